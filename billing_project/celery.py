@@ -1,0 +1,16 @@
+"""Celery app and the beat schedule (in code, so it is reviewed like code)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+
+app = Celery("tally")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "ledger-expire-balances": {"task": "ledger.tasks.balances_expire_sweep", "schedule": 60.0},
+    "ledger-expire-holds": {"task": "ledger.tasks.holds_expire_sweep", "schedule": 60.0},
+}

@@ -1,0 +1,87 @@
+"""Tenancy and API plumbing: organizations, hashed API keys, idempotency records."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.db import models
+
+from billing_project.core.ids import public_id
+
+
+def _org_id() -> str:
+    return public_id("org")
+
+
+def _key_id() -> str:
+    return public_id("key")
+
+
+def api_key_hash(secret: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Organization(models.Model):
+    public_id = models.CharField(max_length=40, unique=True, default=_org_id, editable=False)
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    live = models.BooleanField(default=True, help_text="Events carry livemode = this flag.")
+    invoice_due_days = models.PositiveIntegerField(default=30)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class ApiKey(models.Model):
+    SCOPE_ADMIN = "admin"
+
+    public_id = models.CharField(max_length=40, unique=True, default=_key_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=200, default="default")
+    prefix = models.CharField(max_length=16, help_text="First characters of the key, shown to identify it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+
+class IdempotencyRecord(models.Model):
+    """Stripe-style ``Idempotency-Key``: one row per (organization, key) with the request fingerprint
+    and, once finished, the response to replay."""
+
+    STATUS_IN_FLIGHT = "in_flight"
+    STATUS_DONE = "done"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, default=STATUS_IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.BinaryField(null=True)
+    response_content_type = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "key"], name="idempotency_org_key_uniq"),
+        ]

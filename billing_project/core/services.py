@@ -1,0 +1,67 @@
+"""Core services: organizations and API keys.
+
+Invariants: an API key's secret is returned once, at creation, and only its SHA-256 is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from billing_project.core.errors import ValidationError
+from billing_project.core.models import ApiKey, IdempotencyRecord, Organization, api_key_hash
+
+KEY_PREFIX = "tk_"
+
+
+def organization_get_or_create(*, slug: str, name: str | None = None) -> Organization:
+    """Find an organization by slug or create it."""
+    clean = slugify(slug)
+    if not clean:
+        raise ValidationError("org slug is required", param="org")
+    org, _ = Organization.objects.get_or_create(slug=clean, defaults={"name": name or clean})
+    return org
+
+
+def api_key_create(*, organization: Organization, name: str = "default",
+                   scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+    """Create an API key; return (row, secret). The secret is not recoverable afterwards."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        organization=organization,
+        name=name,
+        prefix=secret[:11],
+        key_hash=api_key_hash(secret),
+        scopes=list(scopes if scopes is not None else [ApiKey.SCOPE_ADMIN]),
+    )
+    return key, secret
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key (idempotent): later requests with it get 401."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db()
+    return api_key
+
+
+def api_key_authenticate(secret: str) -> ApiKey | None:
+    """The active key for ``secret`` (with its organization), or None."""
+    if not secret.startswith(KEY_PREFIX):
+        return None
+    return (
+        ApiKey.objects.select_related("organization")
+        .filter(key_hash=api_key_hash(secret), revoked_at__isnull=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def idempotency_records_purge(*, older_than_hours: int) -> int:
+    """Delete idempotency records past their retention window."""
+    cutoff = timezone.now() - timedelta(hours=older_than_hours)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

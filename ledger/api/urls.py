@@ -1,0 +1,18 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from ledger.api import views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("holds", views.HoldViewSet, basename="hold")
+
+urlpatterns = [
+    path("balance", views.BalanceView.as_view(), name="balance"),
+    path("balance/all", views.BalanceAllView.as_view(), name="balance-all"),
+    path("usage", views.UsageView.as_view(), name="usage"),
+    path("deposit", views.DepositView.as_view(), name="deposit"),
+    path("credit", views.StarterCreditView.as_view(), name="starter-credit"),
+    path("refund", views.RefundView.as_view(), name="refund"),
+    path("zap", views.ZapView.as_view(), name="zap"),
+    *router.urls,
+]

@@ -1,0 +1,217 @@
+"""The double-entry ledger.
+
+- ``Account``: a customer's wallet (credit-normal: what we owe the customer), its holds memo account
+  (debit-normal: what is authorised but not captured), and per-organization house accounts.
+  Wallet rows carry the running figures ``balance``, ``holds`` and ``expiring`` (Σ unspent expiring
+  lots), updated only by ``ledger.services.transaction_post`` under the wallet's row lock.
+  House accounts keep no running balance: they would be one hot row for every customer.
+- ``BalanceTransaction``: the journal header (type, amount, customer, tags, idempotency key, source).
+- ``Entry``: a debit or credit leg, amount > 0. Append-only and balanced, enforced by PostgreSQL
+  triggers (migration 0002): UPDATE/DELETE refused; Σ debits = Σ credits checked at commit.
+- ``Lot``: the unspent remainder of an expiring deposit; spending consumes the soonest-expiring lots
+  first, and expiry posts an explicit entry for what remains.
+- ``Hold``: an authorisation against a wallet's available balance: pending → captured | released |
+  expired.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from billing_project.core.ids import public_id
+from billing_project.core.models import Organization
+
+
+def _txn_id() -> str:
+    return public_id("txn")
+
+
+def _hold_id() -> str:
+    return public_id("hold")
+
+
+class Account(models.Model):
+    KIND_WALLET = "wallet"
+    KIND_HOLDS = "holds"
+    KIND_FUNDING = "funding"
+    KIND_USAGE_REVENUE = "usage_revenue"
+    KIND_PROMOTIONS = "promotions"
+    KIND_BREAKAGE = "breakage"
+    KIND_HOLDS_CONTROL = "holds_control"
+    KIND_CHOICES = [
+        (KIND_WALLET, "Customer wallet (prepaid balance)"),
+        (KIND_HOLDS, "Customer holds (memo)"),
+        (KIND_FUNDING, "House: funding / cash clearing"),
+        (KIND_USAGE_REVENUE, "House: usage revenue"),
+        (KIND_PROMOTIONS, "House: promotional credit expense"),
+        (KIND_BREAKAGE, "House: expired balance (breakage)"),
+        (KIND_HOLDS_CONTROL, "House: holds control (memo contra)"),
+    ]
+    CUSTOMER_KINDS = (KIND_WALLET, KIND_HOLDS)
+    NORMAL_DEBIT = "debit"
+    NORMAL_CREDIT = "credit"
+    NORMAL_BY_KIND = {
+        KIND_WALLET: NORMAL_CREDIT,
+        KIND_HOLDS: NORMAL_DEBIT,
+        KIND_FUNDING: NORMAL_DEBIT,
+        KIND_USAGE_REVENUE: NORMAL_CREDIT,
+        KIND_PROMOTIONS: NORMAL_DEBIT,
+        KIND_BREAKAGE: NORMAL_CREDIT,
+        KIND_HOLDS_CONTROL: NORMAL_CREDIT,
+    }
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=32, choices=KIND_CHOICES)
+    customer = models.CharField(max_length=255, blank=True, default="", db_index=True)
+    currency = models.CharField(max_length=3)
+    normal_balance = models.CharField(max_length=6, choices=[(NORMAL_DEBIT, "debit"), (NORMAL_CREDIT, "credit")])
+    allow_negative = models.BooleanField(
+        default=True, help_text="Wallets only: may usage take the available balance below zero?"
+    )
+    wallet = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                               help_text="For a holds account: the wallet it belongs to.")
+    balance = models.BigIntegerField(default=0)
+    holds = models.BigIntegerField(default=0)
+    expiring = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "kind", "customer", "currency"],
+                                    name="ledger_account_uniq"),
+            models.CheckConstraint(condition=Q(holds__gte=0), name="ledger_account_holds_nonneg"),
+            models.CheckConstraint(condition=Q(expiring__gte=0), name="ledger_account_expiring_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.customer or "house"
+        return f"{self.kind}:{who}:{self.currency}"
+
+    @property
+    def available(self) -> int:
+        return max(0, self.balance - self.holds)
+
+
+class BalanceTransaction(models.Model):
+    TYPE_DEPOSIT = "deposit"
+    TYPE_WITHDRAW = "withdraw"
+    TYPE_TRANSFER = "transfer"
+    TYPE_HOLD = "hold"
+    TYPE_HOLD_REMOVED = "holdRemoved"
+    TYPE_EXPIRE = "expire"
+    TYPE_CHOICES = [(t, t) for t in (TYPE_DEPOSIT, TYPE_WITHDRAW, TYPE_TRANSFER, TYPE_HOLD, TYPE_HOLD_REMOVED,
+                                     TYPE_EXPIRE)]
+
+    public_id = models.CharField(max_length=40, unique=True, default=_txn_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=20, choices=TYPE_CHOICES)
+    customer = models.CharField(max_length=255, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()
+    tags = models.CharField(max_length=255, blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    source_type = models.CharField(max_length=40, blank=True, default="")
+    source_id = models.CharField(max_length=60, blank=True, default="")
+    reverses = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False), name="ledger_txn_idem_uniq"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_txn_amount_pos"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "customer", "type", "tags", "-id"], name="ledger_txn_usage"),
+            models.Index(fields=["organization", "customer", "-id"], name="ledger_txn_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type} {self.amount} {self.currency}"
+
+
+class Entry(models.Model):
+    DEBIT = "debit"
+    CREDIT = "credit"
+
+    transaction = models.ForeignKey(BalanceTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    direction = models.CharField(max_length=6, choices=[(DEBIT, "debit"), (CREDIT, "credit")])
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_pos"),
+            models.CheckConstraint(condition=Q(direction__in=["debit", "credit"]), name="ledger_entry_direction"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount} {self.currency} → {self.account_id}"
+
+
+class Lot(models.Model):
+    STATUS_OPEN = "open"
+    STATUS_CLOSED = "closed"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lots")
+    transaction = models.OneToOneField(BalanceTransaction, on_delete=models.PROTECT, related_name="lot")
+    amount = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=8, default=STATUS_OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__gte=0) & Q(remaining__lte=models.F("amount")),
+                                   name="ledger_lot_remaining_range"),
+        ]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="open"), name="ledger_lot_open_due"),
+            models.Index(fields=["wallet", "expires_at"], condition=Q(status="open"), name="ledger_lot_wallet_open"),
+        ]
+
+
+class Hold(models.Model):
+    STATUS_PENDING = "pending"
+    STATUS_CAPTURED = "captured"
+    STATUS_RELEASED = "released"
+    STATUS_EXPIRED = "expired"
+
+    public_id = models.CharField(max_length=40, unique=True, default=_hold_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    wallet = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="wallet_holds")
+    customer = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, default=STATUS_PENDING)
+    notes = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    expires_at = models.DateTimeField()
+    hold_transaction = models.ForeignKey(BalanceTransaction, on_delete=models.PROTECT, related_name="+")
+    release_transaction = models.ForeignKey(BalanceTransaction, null=True, blank=True, on_delete=models.PROTECT,
+                                            related_name="+")
+    capture_transaction = models.ForeignKey(BalanceTransaction, null=True, blank=True, on_delete=models.PROTECT,
+                                            related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_hold_amount_pos")]
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(status="pending"), name="ledger_hold_pending_due"),
+            models.Index(fields=["organization", "customer", "-id"], name="ledger_hold_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.status} {self.amount} {self.currency}"

@@ -1,0 +1,66 @@
+"""Posting rules: pure functions from a business fact to the legs of a balanced transaction.
+
+Accounts are passed in; nothing here touches the database. Debit/credit per account kind:
+- deposit:        Dr funding        / Cr wallet
+- starter credit: Dr promotions     / Cr wallet
+- usage:          Dr wallet         / Cr usage_revenue
+- legacy refund:  Dr usage_revenue  / Cr wallet
+- expiry:         Dr wallet         / Cr breakage
+- hold:           Dr holds (memo)   / Cr holds_control
+- hold removed:   Dr holds_control  / Cr holds (memo)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ledger.models import Account, Entry
+
+
+@dataclass(frozen=True)
+class Leg:
+    account: Account
+    direction: str
+    amount: int
+
+
+def transfer(*, debit: Account, credit: Account, amount: int) -> list[Leg]:
+    return [Leg(debit, Entry.DEBIT, amount), Leg(credit, Entry.CREDIT, amount)]
+
+
+def deposit(*, funding: Account, wallet: Account, amount: int) -> list[Leg]:
+    return transfer(debit=funding, credit=wallet, amount=amount)
+
+
+def usage(*, wallet: Account, revenue: Account, amount: int) -> list[Leg]:
+    return transfer(debit=wallet, credit=revenue, amount=amount)
+
+
+def refund(*, revenue: Account, wallet: Account, amount: int) -> list[Leg]:
+    return transfer(debit=revenue, credit=wallet, amount=amount)
+
+
+def expiry(*, wallet: Account, breakage: Account, amount: int) -> list[Leg]:
+    return transfer(debit=wallet, credit=breakage, amount=amount)
+
+
+def hold_place(*, holds: Account, control: Account, amount: int) -> list[Leg]:
+    return transfer(debit=holds, credit=control, amount=amount)
+
+
+def hold_remove(*, holds: Account, control: Account, amount: int) -> list[Leg]:
+    return transfer(debit=control, credit=holds, amount=amount)
+
+
+def running_deltas(legs: list[Leg]) -> dict[int, tuple[int, int]]:
+    """Per wallet id: (Δbalance, Δholds) that the legs cause on the wallet's running row."""
+    deltas: dict[int, list[int]] = {}
+    for leg in legs:
+        account = leg.account
+        if account.kind == Account.KIND_WALLET:
+            sign = 1 if leg.direction == Entry.CREDIT else -1
+            deltas.setdefault(account.pk, [0, 0])[0] += sign * leg.amount
+        elif account.kind == Account.KIND_HOLDS:
+            sign = 1 if leg.direction == Entry.DEBIT else -1
+            deltas.setdefault(account.wallet_id, [0, 0])[1] += sign * leg.amount
+    return {wallet_id: (d[0], d[1]) for wallet_id, d in deltas.items()}

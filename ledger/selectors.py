@@ -1,0 +1,136 @@
+"""Ledger reads. Balances come from the wallet's running row: O(1) whatever the history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import QuerySet
+
+from billing_project.core.errors import NotFound
+from billing_project.core.models import Organization
+from ledger.models import Account, BalanceTransaction, Hold
+from ledger.services import USAGE_TAG
+
+
+@dataclass(frozen=True)
+class WalletBalance:
+    currency: str
+    balance: int
+    holds: int
+
+    @property
+    def available(self) -> int:
+        return max(0, self.balance - self.holds)
+
+
+def balance_get(*, organization: Organization, user: str, currency: str) -> WalletBalance:
+    row = (Account.objects.filter(organization=organization, kind=Account.KIND_WALLET, customer=user,
+                                  currency=currency).values_list("balance", "holds").first())
+    balance, holds = row or (0, 0)
+    return WalletBalance(currency=currency, balance=balance, holds=holds)
+
+
+def balance_list(*, organization: Organization, user: str) -> list[WalletBalance]:
+    rows = (Account.objects.filter(organization=organization, kind=Account.KIND_WALLET, customer=user)
+            .order_by("currency").values_list("currency", "balance", "holds"))
+    return [WalletBalance(currency=c, balance=b, holds=h) for c, b, h in rows]
+
+
+def usage_list(*, organization: Organization, user: str, currency: str | None = None) -> QuerySet[BalanceTransaction]:
+    qs = BalanceTransaction.objects.filter(organization=organization, customer=user,
+                                           type=BalanceTransaction.TYPE_WITHDRAW, tags=USAGE_TAG)
+    if currency:
+        qs = qs.filter(currency=currency)
+    return qs
+
+
+def hold_list(*, organization: Organization, user: str | None = None, status: str | None = None) -> QuerySet[Hold]:
+    qs = Hold.objects.filter(organization=organization).select_related(
+        "hold_transaction", "release_transaction", "capture_transaction")
+    if user:
+        qs = qs.filter(customer=user)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def hold_get(*, organization: Organization, hold_id: str) -> Hold:
+    hold = hold_list(organization=organization).filter(public_id=hold_id).first()
+    if hold is None:
+        raise NotFound("hold not found", param="id")
+    return hold
+
+
+@dataclass
+class AuditReport:
+    accounts_checked: int
+    drift: list[str]
+    imbalances: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.drift and not self.imbalances
+
+
+_RUNNING_DRIFT = """
+WITH sums AS (
+    SELECT e.account_id,
+           SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END) AS credit_net
+      FROM ledger_entry e GROUP BY e.account_id
+)
+SELECT w.id, w.organization_id, w.customer, w.currency,
+       w.balance, COALESCE(ws.credit_net, 0) AS balance_from_entries,
+       w.holds, COALESCE(-hs.credit_net, 0) AS holds_from_entries,
+       w.expiring, COALESCE(lots.remaining, 0) AS expiring_from_lots
+  FROM ledger_account w
+  LEFT JOIN sums ws ON ws.account_id = w.id
+  LEFT JOIN ledger_account h ON h.wallet_id = w.id AND h.kind = 'holds'
+  LEFT JOIN sums hs ON hs.account_id = h.id
+  LEFT JOIN (SELECT wallet_id, SUM(remaining) AS remaining FROM ledger_lot WHERE status = 'open'
+              GROUP BY wallet_id) lots ON lots.wallet_id = w.id
+ WHERE w.kind = 'wallet'
+"""
+
+_CURRENCY_TOTALS = """
+SELECT a.organization_id, e.currency,
+       SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END),
+       SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE 0 END)
+  FROM ledger_entry e JOIN ledger_account a ON a.id = e.account_id
+ GROUP BY a.organization_id, e.currency
+"""
+
+_UNBALANCED_TRANSACTIONS = """
+SELECT t.public_id FROM ledger_balancetransaction t
+  LEFT JOIN ledger_entry e ON e.transaction_id = t.id
+ GROUP BY t.id, t.public_id
+HAVING COUNT(e.id) < 2 OR SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE -e.amount END) <> 0
+ LIMIT 100
+"""
+
+
+def ledger_audit() -> AuditReport:
+    """Recompute every wallet's running figures from entries and check Σ debits = Σ credits per
+    (organization, currency) and per transaction. Read-only."""
+    drift: list[str] = []
+    imbalances: list[str] = []
+    checked = 0
+    with connection.cursor() as cursor:
+        cursor.execute(_RUNNING_DRIFT)
+        for (wid, org_id, customer, currency, bal, bal_e, holds, holds_e, exp, exp_l) in cursor.fetchall():
+            checked += 1
+            if bal != bal_e:
+                drift.append(f"wallet {wid} ({customer} {currency}, org {org_id}): balance {bal} != entries {bal_e}")
+            if holds != holds_e:
+                drift.append(f"wallet {wid} ({customer} {currency}, org {org_id}): holds {holds} != entries {holds_e}")
+            if exp != exp_l:
+                drift.append(f"wallet {wid} ({customer} {currency}, org {org_id}): expiring {exp} != lots {exp_l}")
+            if exp_l > max(0, bal_e):
+                drift.append(f"wallet {wid} ({customer} {currency}): unspent lots {exp_l} exceed balance {bal_e}")
+        cursor.execute(_CURRENCY_TOTALS)
+        for org_id, currency, debits, credits in cursor.fetchall():
+            if debits != credits:
+                imbalances.append(f"org {org_id} {currency}: debits {debits} != credits {credits}")
+        cursor.execute(_UNBALANCED_TRANSACTIONS)
+        imbalances += [f"transaction {row[0]} is unbalanced" for row in cursor.fetchall()]
+    return AuditReport(accounts_checked=checked, drift=drift, imbalances=imbalances)

@@ -1,0 +1,573 @@
+"""Ledger services: the only code that writes ledger rows.
+
+Invariants
+- Every money movement is one ``BalanceTransaction`` with ≥ 2 entries, one currency, Σ debits =
+  Σ credits (checked here and again by a deferred PostgreSQL trigger at commit). Entries are
+  append-only; a correction is a new transaction that reverses an old one.
+- A wallet's running ``balance`` / ``holds`` / ``expiring`` change only in ``transaction_post``, in the
+  same database transaction as the entries, by an ``UPDATE … RETURNING`` that takes the wallet's row
+  lock. ``ledger_audit`` recomputes them from entries.
+- Floors: a transaction that lowers a wallet's available balance (balance − holds) may not take it
+  below zero when the wallet forbids overdraft; placing a hold never may.
+- Idempotency: a transaction with an ``idempotency_key`` exists at most once per organization
+  (unique constraint); a replay with the same fingerprint returns the original, a different payload
+  raises ``IdempotencyConflict``.
+- Lock order, everywhere: (1) the source object (hold, original transaction), (2) wallets in
+  ascending id, (3) lots. Nothing locks a wallet and then a hold.
+- Every transaction publishes ``balance_transaction.created`` in the same database transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from billing_project.core.errors import Conflict, IdempotencyConflict, InsufficientFunds, NotFound, ValidationError
+from billing_project.core.models import Organization
+from billing_project.core.money import INT64_MAX
+from billing_project.core.times import rfc3339
+from ledger import postings
+from ledger.models import Account, BalanceTransaction, Entry, Hold, Lot
+from ledger.postings import Leg
+from webhooks import services as webhook_services
+
+STARTER_CREDIT_CENTS = 500
+STARTER_CREDIT_DAYS = 30
+STARTER_CREDIT_TAG = "starter-credit"
+STARTER_CREDIT_CURRENCY = "usd"
+USAGE_TAG = "api-usage"
+REFUND_TAG = "refund"
+
+
+# --- accounts ---------------------------------------------------------------------------------------
+
+def _normal(kind: str) -> str:
+    return Account.NORMAL_BY_KIND[kind]
+
+
+def accounts_resolve(*, organization: Organization, currency: str, customer: str = "",
+                     customer_kinds: tuple[str, ...] = (Account.KIND_WALLET,),
+                     house_kinds: tuple[str, ...] = ()) -> dict[str, Account]:
+    """Fetch (creating on first use) a customer's accounts and house accounts in one currency.
+
+    One SELECT on the hot path; creation is race-safe through the unique constraint."""
+    query = Q(kind__in=house_kinds, customer="")
+    if customer_kinds:
+        query |= Q(kind__in=customer_kinds, customer=customer)
+    found = {a.kind: a for a in Account.objects.filter(query, organization=organization, currency=currency)}
+    for kind in (*customer_kinds, *house_kinds):
+        if kind in found:
+            continue
+        defaults: dict[str, Any] = {"normal_balance": _normal(kind)}
+        if kind == Account.KIND_WALLET:
+            defaults["allow_negative"] = settings.LEDGER_USAGE_MAY_OVERDRAW
+        if kind == Account.KIND_HOLDS:
+            wallet = found.get(Account.KIND_WALLET) or accounts_resolve(
+                organization=organization, currency=currency, customer=customer)[Account.KIND_WALLET]
+            defaults["wallet"] = wallet
+        found[kind], _ = Account.objects.get_or_create(
+            organization=organization, kind=kind, currency=currency,
+            customer=customer if kind in Account.CUSTOMER_KINDS else "", defaults=defaults,
+        )
+    return found
+
+
+def wallet_set_overdraft(*, wallet: Account, allow_negative: bool) -> Account:
+    """Allow or forbid usage overdrawing this wallet (an explicit per-account property)."""
+    if wallet.kind != Account.KIND_WALLET:
+        raise ValidationError("only wallets have an overdraft setting", param="account")
+    Account.objects.filter(pk=wallet.pk).update(allow_negative=allow_negative)
+    wallet.refresh_from_db()
+    return wallet
+
+
+# --- posting ----------------------------------------------------------------------------------------
+
+def _fingerprint(*, type: str, currency: str, amount: int, customer: str, legs: list[Leg]) -> str:
+    parts = [type, currency, str(amount), customer]
+    parts += sorted(f"{leg.account.pk}:{leg.direction}:{leg.amount}" for leg in legs)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _validate_legs(*, organization: Organization, currency: str, legs: list[Leg]) -> None:
+    if len(legs) < 2:
+        raise ValidationError("ledger: a transaction needs at least two entries")
+    debits = credits = 0
+    for leg in legs:
+        if isinstance(leg.amount, bool) or not isinstance(leg.amount, int) or not 0 < leg.amount <= INT64_MAX:
+            raise ValidationError("ledger: entry amounts must be positive 64-bit integers", param="amount")
+        if leg.account.currency != currency:
+            raise ValidationError("ledger: entries must all be in the transaction's currency", param="currency")
+        if leg.account.organization_id != organization.pk:
+            raise ValidationError("ledger: entries must belong to the transaction's organization")
+        if leg.direction == Entry.DEBIT:
+            debits += leg.amount
+        elif leg.direction == Entry.CREDIT:
+            credits += leg.amount
+        else:
+            raise ValidationError(f"ledger: unknown direction {leg.direction!r}")
+    if debits != credits:
+        raise ValidationError(f"ledger: postings not balanced (debits {debits}, credits {credits})")
+
+
+def _replay(existing: BalanceTransaction, fingerprint: str) -> BalanceTransaction:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            "idempotency key already used for a different ledger transaction", param="idempotencyKey"
+        )
+    existing.replayed = True
+    return existing
+
+
+def transaction_data(txn: BalanceTransaction) -> dict[str, Any]:
+    """The JSON shape of a balance transaction (event payloads, admin)."""
+    data = {
+        "id": txn.public_id,
+        "type": txn.type,
+        "user": txn.customer,
+        "amount": txn.amount,
+        "currency": txn.currency,
+        "tags": txn.tags,
+        "notes": txn.notes,
+        "metadata": txn.metadata,
+        "createdAt": rfc3339(txn.created_at),
+    }
+    if txn.expires_at:
+        data["expiresAt"] = rfc3339(txn.expires_at)
+    if txn.reverses_id:
+        data["reverses"] = txn.reverses.public_id
+    if txn.source_type:
+        data["sourceType"], data["sourceId"] = txn.source_type, txn.source_id
+    return data
+
+
+def transaction_post(*, organization: Organization, type: str, currency: str, amount: int, legs: list[Leg],
+                     customer: str = "", idempotency_key: str | None = None, tags: str = "", notes: str = "",
+                     metadata: dict[str, Any] | None = None, source_type: str = "", source_id: str = "",
+                     reverses: BalanceTransaction | None = None, expires_at: datetime | None = None,
+                     consume_lots: bool = True) -> BalanceTransaction:
+    """Post one balanced transaction and update the running balances of the wallets it touches.
+
+    Locking: each touched wallet row, ascending id, via UPDATE … RETURNING; then its open lots.
+    Idempotency: ``idempotency_key`` unique per organization; replays return the original with
+    ``.replayed = True``. Side effects: ``balance_transaction.created`` in the same transaction."""
+    _validate_legs(organization=organization, currency=currency, legs=legs)
+    fingerprint = _fingerprint(type=type, currency=currency, amount=amount, customer=customer, legs=legs)
+    if idempotency_key:
+        existing = BalanceTransaction.objects.filter(organization=organization,
+                                                     idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, fingerprint)
+    try:
+        with transaction.atomic():
+            txn = _post_locked(
+                organization=organization, type=type, currency=currency, amount=amount, legs=legs,
+                customer=customer, idempotency_key=idempotency_key, fingerprint=fingerprint, tags=tags,
+                notes=notes, metadata=metadata or {}, source_type=source_type, source_id=source_id,
+                reverses=reverses, expires_at=expires_at, consume_lots=consume_lots,
+            )
+    except IntegrityError as exc:
+        if idempotency_key and "ledger_txn_idem_uniq" in str(exc):
+            # A concurrent request with the same key committed first (we waited on its wallet lock).
+            existing = BalanceTransaction.objects.get(organization=organization, idempotency_key=idempotency_key)
+            return _replay(existing, fingerprint)
+        raise
+    txn.replayed = False
+    return txn
+
+
+_UPDATE_WALLET = """
+UPDATE ledger_account
+   SET balance = balance + %s, holds = holds + %s, expiring = expiring + %s, updated_at = now()
+ WHERE id = %s
+RETURNING balance, holds, expiring, allow_negative
+"""
+
+
+def _post_locked(*, organization, type, currency, amount, legs, customer, idempotency_key, fingerprint, tags,
+                 notes, metadata, source_type, source_id, reverses, expires_at, consume_lots) -> BalanceTransaction:
+    deltas = postings.running_deltas(legs)
+    consume: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        for wallet_id in sorted(deltas):
+            d_balance, d_holds = deltas[wallet_id]
+            d_expiring = d_balance if (expires_at is not None and d_balance > 0) else 0
+            cursor.execute(_UPDATE_WALLET, [d_balance, d_holds, d_expiring, wallet_id])
+            balance, holds, expiring, allow_negative = cursor.fetchone()
+            d_available = d_balance - d_holds
+            if d_available < 0 and balance - holds < 0 and (not allow_negative or d_holds > 0):
+                raise InsufficientFunds(
+                    f"insufficient available balance: {balance - holds - d_available} {currency} available, "
+                    f"{-d_available} requested",
+                    param="amount",
+                )
+            if consume_lots and d_balance < 0 and expiring > 0:
+                consume[wallet_id] = min(expiring, -d_balance)
+
+    txn = BalanceTransaction.objects.create(
+        organization=organization, type=type, customer=customer, currency=currency, amount=amount, tags=tags,
+        notes=notes, metadata=metadata, idempotency_key=idempotency_key, fingerprint=fingerprint,
+        source_type=source_type, source_id=source_id, reverses=reverses, expires_at=expires_at,
+    )
+    Entry.objects.bulk_create([
+        Entry(transaction=txn, account=leg.account, direction=leg.direction, amount=leg.amount, currency=currency)
+        for leg in legs
+    ])
+    if expires_at is not None:
+        for wallet_id, (d_balance, _d_holds) in deltas.items():
+            if d_balance > 0:
+                Lot.objects.create(organization=organization, wallet_id=wallet_id, transaction=txn,
+                                   amount=d_balance, remaining=d_balance, expires_at=expires_at)
+    for wallet_id, to_consume in consume.items():
+        _lots_consume(wallet_id=wallet_id, amount=to_consume)
+    webhook_services.event_publish(
+        organization=organization, type="balance_transaction.created", object_type="balance_transaction",
+        object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
+    )
+    return txn
+
+
+def _lots_consume(*, wallet_id: int, amount: int) -> None:
+    """Spend ``amount`` from the wallet's open lots, soonest expiry first (caller holds the wallet lock)."""
+    left = amount
+    lots = Lot.objects.select_for_update().filter(wallet_id=wallet_id, status=Lot.STATUS_OPEN,
+                                                  remaining__gt=0).order_by("expires_at", "pk")
+    for lot in lots:
+        take = min(lot.remaining, left)
+        lot.remaining -= take
+        if lot.remaining == 0:
+            lot.status = Lot.STATUS_CLOSED
+        lot.save(update_fields=["remaining", "status"])
+        left -= take
+        if left == 0:
+            break
+    Account.objects.filter(pk=wallet_id).update(expiring=F("expiring") - (amount - left))
+
+
+# --- balance operations (the original's endpoints) --------------------------------------------------
+
+def usage_record(*, organization: Organization, user: str, amount: int, currency: str,
+                 notes: str = "", metadata: dict[str, Any] | None = None,
+                 request_id: str | None = None) -> BalanceTransaction:
+    """Withdraw the cost of one API call from the user's wallet.
+
+    Idempotency: ``requestId`` — a retried call with the same id is charged once. Overdraft
+    follows the wallet's ``allow_negative`` (default: allowed, as in the original)."""
+    accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                house_kinds=(Account.KIND_USAGE_REVENUE,))
+    return transaction_post(
+        organization=organization, type=BalanceTransaction.TYPE_WITHDRAW, currency=currency, amount=amount,
+        legs=postings.usage(wallet=accounts[Account.KIND_WALLET], revenue=accounts[Account.KIND_USAGE_REVENUE],
+                            amount=amount),
+        customer=user, idempotency_key=f"usage:{request_id}" if request_id else None, tags=USAGE_TAG,
+        notes=notes, metadata=metadata,
+    )
+
+
+def deposit_create(*, organization: Organization, user: str, amount: int, currency: str, notes: str = "",
+                   tags: str = "", expires_in_days: int | None = None, metadata: dict[str, Any] | None = None,
+                   idempotency_key: str | None = None, house_kind: str = Account.KIND_FUNDING) -> BalanceTransaction:
+    """Credit the user's wallet; with ``expires_in_days`` > 0 the deposit becomes an expiring lot."""
+    if amount <= 0:
+        raise ValidationError("amount must be positive", param="amount")
+    expires_at = None
+    if expires_in_days is not None and expires_in_days > 0:
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
+    accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                house_kinds=(house_kind,))
+    return transaction_post(
+        organization=organization, type=BalanceTransaction.TYPE_DEPOSIT, currency=currency, amount=amount,
+        legs=postings.deposit(funding=accounts[house_kind], wallet=accounts[Account.KIND_WALLET], amount=amount),
+        customer=user, idempotency_key=idempotency_key, tags=tags,
+        notes=notes or f"Deposit: {amount} cents {currency}", metadata=metadata, expires_at=expires_at,
+    )
+
+
+def starter_credit_grant(*, organization: Organization, user: str) -> BalanceTransaction:
+    """Grant the $5.00 / 30-day welcome credit — once per user (idempotency key ``starter-credit:<user>``).
+
+    Raises ``Conflict`` when the user already received it."""
+    key = f"{STARTER_CREDIT_TAG}:{user}"
+    existing = BalanceTransaction.objects.filter(organization=organization, idempotency_key=key).first()
+    if existing is not None:
+        raise Conflict(f"starter credit already granted to {user} ({existing.public_id})",
+                       code="starter_credit_already_granted", param="user")
+    txn = deposit_create(
+        organization=organization, user=user, amount=STARTER_CREDIT_CENTS, currency=STARTER_CREDIT_CURRENCY,
+        tags=STARTER_CREDIT_TAG, notes="Welcome credit: $5.00 USD (expires in 30 days)",
+        expires_in_days=STARTER_CREDIT_DAYS, metadata={"creditType": "starter", "expiryDays": STARTER_CREDIT_DAYS},
+        idempotency_key=key, house_kind=Account.KIND_PROMOTIONS,
+    )
+    if txn.replayed:  # lost a race with a concurrent grant
+        raise Conflict(f"starter credit already granted to {user} ({txn.public_id})",
+                       code="starter_credit_already_granted", param="user")
+    return txn
+
+
+def refund_create(*, organization: Organization, user: str, amount: int, currency: str,
+                  original_transaction_id: str, notes: str = "") -> BalanceTransaction:
+    """Give back (part of) a usage withdrawal as a deposit tagged ``refund`` that reverses it.
+
+    Locking: the original transaction row first (serialises refunds of it), then the wallet.
+    Guards: the original exists in this organization, belongs to ``user``, is a withdrawal in the same
+    currency, and Σ refunds never exceeds its amount."""
+    if amount <= 0:
+        raise ValidationError("amount must be positive", param="amount")
+    with transaction.atomic():
+        original = (BalanceTransaction.objects.select_for_update()
+                    .filter(organization=organization, public_id=original_transaction_id).first())
+        if original is None:
+            raise NotFound("original transaction not found", param="originalTransactionId")
+        if original.customer != user:
+            raise ValidationError("original transaction does not belong to this user",
+                                  param="originalTransactionId")
+        if original.type != BalanceTransaction.TYPE_WITHDRAW:
+            raise ValidationError("only withdrawals can be refunded", param="originalTransactionId")
+        if original.currency != currency:
+            raise ValidationError(f"currency must match the original transaction ({original.currency})",
+                                  param="currency")
+        refunded = (BalanceTransaction.objects.filter(reverses=original, tags=REFUND_TAG)
+                    .aggregate(total=Sum("amount"))["total"] or 0)
+        if amount > original.amount - refunded:
+            raise ValidationError(
+                f"refund exceeds the refundable amount: {original.amount - refunded} cents remaining",
+                param="amount", code="refund_exceeds_original",
+            )
+        accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                    house_kinds=(Account.KIND_USAGE_REVENUE,))
+        return transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_DEPOSIT, currency=currency, amount=amount,
+            legs=postings.refund(revenue=accounts[Account.KIND_USAGE_REVENUE],
+                                 wallet=accounts[Account.KIND_WALLET], amount=amount),
+            customer=user, tags=REFUND_TAG,
+            notes=notes or f"Refund: {amount} cents {currency} (original tx: {original_transaction_id})",
+            metadata={"refundType": "billing-correction", "originalTransactionId": original_transaction_id},
+            reverses=original,
+        )
+
+
+# --- expiry -----------------------------------------------------------------------------------------
+
+def lot_expire(*, lot_id: int, now: datetime | None = None) -> BalanceTransaction | None:
+    """Post the expiry of a lot's unspent remainder (only what is not reserved by pending holds).
+
+    Locking: wallet, then lot. Idempotent: a closed or not-yet-due lot is left alone; each piece is
+    keyed ``expire:<lot>:<remaining before>``. Emits ``balance_transaction.created``."""
+    now = now or timezone.now()
+    lot = Lot.objects.filter(pk=lot_id).select_related("organization").first()
+    if lot is None:
+        return None
+    with transaction.atomic():
+        wallet = Account.objects.select_for_update().get(pk=lot.wallet_id)
+        lot = Lot.objects.select_for_update().get(pk=lot_id)
+        if lot.status != Lot.STATUS_OPEN or lot.expires_at > now or lot.remaining <= 0:
+            return None
+        amount = min(lot.remaining, max(0, wallet.balance - wallet.holds))
+        if amount == 0:
+            return None  # everything left is reserved by pending holds; retried on the next sweep
+        breakage = accounts_resolve(organization=lot.organization, currency=wallet.currency,
+                                    customer_kinds=(), house_kinds=(Account.KIND_BREAKAGE,))[Account.KIND_BREAKAGE]
+        source = lot.transaction
+        txn = transaction_post(
+            organization=lot.organization, type=BalanceTransaction.TYPE_EXPIRE, currency=wallet.currency,
+            amount=amount, legs=postings.expiry(wallet=wallet, breakage=breakage, amount=amount),
+            customer=wallet.customer, idempotency_key=f"expire:{lot.pk}:{lot.remaining}", tags=source.tags,
+            notes=f"Expired: unspent {amount} of {lot.amount} from {source.public_id}",
+            source_type="balance_transaction", source_id=source.public_id, reverses=source, consume_lots=False,
+        )
+        lot.remaining -= amount
+        if lot.remaining == 0:
+            lot.status = Lot.STATUS_CLOSED
+        lot.save(update_fields=["remaining", "status"])
+        Account.objects.filter(pk=wallet.pk).update(expiring=F("expiring") - amount)
+        return txn
+
+
+def lots_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    now = now or timezone.now()
+    return list(Lot.objects.filter(status=Lot.STATUS_OPEN, expires_at__lte=now, remaining__gt=0)
+                .order_by("expires_at").values_list("pk", flat=True)[:limit])
+
+
+def balances_expire(*, now: datetime | None = None) -> dict[str, int]:
+    """Expire every due lot once (the sweeper's body, also ``manage.py expire_balances``)."""
+    summary = {"lots": 0, "expired_transactions": 0, "expired_amount": 0}
+    for lot_id in lots_due(now=now, limit=100_000):
+        summary["lots"] += 1
+        txn = lot_expire(lot_id=lot_id, now=now)
+        if txn is not None and not txn.replayed:
+            summary["expired_transactions"] += 1
+            summary["expired_amount"] += txn.amount
+    return summary
+
+
+# --- holds ------------------------------------------------------------------------------------------
+
+def hold_data(hold: Hold) -> dict[str, Any]:
+    data = {
+        "id": hold.public_id,
+        "user": hold.customer,
+        "amount": hold.amount,
+        "currency": hold.currency,
+        "status": hold.status,
+        "capturedAmount": hold.captured_amount,
+        "notes": hold.notes,
+        "metadata": hold.metadata,
+        "expiresAt": rfc3339(hold.expires_at),
+        "createdAt": rfc3339(hold.created_at),
+        "transactionId": hold.hold_transaction.public_id,
+    }
+    if hold.capture_transaction_id:
+        data["captureTransactionId"] = hold.capture_transaction.public_id
+    if hold.release_transaction_id:
+        data["releaseTransactionId"] = hold.release_transaction.public_id
+    return data
+
+
+def hold_place(*, organization: Organization, user: str, amount: int, currency: str,
+               expires_in_seconds: int | None = None, notes: str = "", metadata: dict[str, Any] | None = None,
+               idempotency_key: str | None = None) -> Hold:
+    """Reserve ``amount`` of the wallet's available balance (never beyond it, overdraft or not).
+
+    Locking: the wallet (via transaction_post). Emits ``balance_transaction.created``, ``hold.created``."""
+    if amount <= 0:
+        raise ValidationError("amount must be positive", param="amount")
+    seconds = expires_in_seconds if expires_in_seconds and expires_in_seconds > 0 \
+        else settings.DEFAULT_HOLD_EXPIRY_SECONDS
+    with transaction.atomic():
+        accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                    customer_kinds=(Account.KIND_WALLET, Account.KIND_HOLDS),
+                                    house_kinds=(Account.KIND_HOLDS_CONTROL,))
+        hold = Hold(organization=organization, wallet=accounts[Account.KIND_WALLET], customer=user,
+                    currency=currency, amount=amount, notes=notes, metadata=metadata or {},
+                    expires_at=timezone.now() + timedelta(seconds=seconds))
+        txn = transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_HOLD, currency=currency, amount=amount,
+            legs=postings.hold_place(holds=accounts[Account.KIND_HOLDS],
+                                     control=accounts[Account.KIND_HOLDS_CONTROL], amount=amount),
+            customer=user, idempotency_key=f"hold:{idempotency_key}" if idempotency_key else None,
+            notes=notes or f"Hold {hold.public_id}", source_type="hold", source_id=hold.public_id,
+        )
+        if txn.replayed:
+            return Hold.objects.get(hold_transaction=txn)
+        hold.hold_transaction = txn
+        hold.save()
+        webhook_services.event_publish(organization=organization, type="hold.created", object_type="hold",
+                                       object_id=hold.public_id, customer_id=user, data=hold_data(hold))
+        return hold
+
+
+def _hold_locked(*, organization: Organization, hold_id: str) -> Hold:
+    hold = (Hold.objects.select_for_update().select_related("wallet")
+            .filter(organization=organization, public_id=hold_id).first())
+    if hold is None:
+        raise NotFound("hold not found", param="id")
+    if hold.status != Hold.STATUS_PENDING:
+        raise Conflict(f"hold is not in pending status (status: {hold.status})", code="hold_not_pending")
+    return hold
+
+
+def _hold_remove_legs(hold: Hold) -> tuple[list[Leg], dict[str, Account]]:
+    accounts = accounts_resolve(organization=hold.organization, currency=hold.currency, customer=hold.customer,
+                                customer_kinds=(Account.KIND_WALLET, Account.KIND_HOLDS),
+                                house_kinds=(Account.KIND_HOLDS_CONTROL, Account.KIND_USAGE_REVENUE))
+    legs = postings.hold_remove(holds=accounts[Account.KIND_HOLDS], control=accounts[Account.KIND_HOLDS_CONTROL],
+                                amount=hold.amount)
+    return legs, accounts
+
+
+def hold_release(*, organization: Organization, hold_id: str, expired: bool = False) -> Hold:
+    """Release a pending hold (``holdRemoved``): the reserved amount is available again.
+
+    Locking: hold, then wallet. Emits ``hold.released`` (or ``hold.expired``)."""
+    with transaction.atomic():
+        hold = _hold_locked(organization=organization, hold_id=hold_id)
+        legs, _ = _hold_remove_legs(hold)
+        txn = transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_HOLD_REMOVED, currency=hold.currency,
+            amount=hold.amount, legs=legs, customer=hold.customer, idempotency_key=f"hold-release:{hold.pk}",
+            notes=f"{'Expired' if expired else 'Released'} hold {hold.public_id}", source_type="hold",
+            source_id=hold.public_id,
+        )
+        previous = hold_data(hold)
+        hold.status = Hold.STATUS_EXPIRED if expired else Hold.STATUS_RELEASED
+        hold.release_transaction = txn
+        hold.save(update_fields=["status", "release_transaction", "updated_at"])
+        webhook_services.event_publish(
+            organization=organization, type="hold.expired" if expired else "hold.released", object_type="hold",
+            object_id=hold.public_id, customer_id=hold.customer, data=hold_data(hold), previous_data=previous,
+        )
+        return hold
+
+
+def hold_capture(*, organization: Organization, hold_id: str, amount: int | None = None) -> Hold:
+    """Capture a pending hold: release all of it and withdraw ``amount`` (default: the full hold).
+
+    Locking: hold, then wallet. One database transaction posts ``holdRemoved`` and ``withdraw``.
+    Emits ``hold.captured``."""
+    with transaction.atomic():
+        hold = _hold_locked(organization=organization, hold_id=hold_id)
+        capture = hold.amount if amount is None or amount <= 0 else amount
+        if capture > hold.amount:
+            raise ValidationError(f"capture amount exceeds hold ({hold.amount})", param="amount",
+                                  code="capture_exceeds_hold")
+        legs, accounts = _hold_remove_legs(hold)
+        released = transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_HOLD_REMOVED, currency=hold.currency,
+            amount=hold.amount, legs=legs, customer=hold.customer, idempotency_key=f"hold-release:{hold.pk}",
+            notes=f"Captured hold {hold.public_id}", source_type="hold", source_id=hold.public_id,
+        )
+        captured = transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_WITHDRAW, currency=hold.currency,
+            amount=capture,
+            legs=postings.usage(wallet=accounts[Account.KIND_WALLET],
+                                revenue=accounts[Account.KIND_USAGE_REVENUE], amount=capture),
+            customer=hold.customer, idempotency_key=f"hold-capture:{hold.pk}", tags="hold-capture",
+            notes=f"Capture hold {hold.public_id} for {capture}", source_type="hold", source_id=hold.public_id,
+        )
+        previous = hold_data(hold)
+        hold.status = Hold.STATUS_CAPTURED
+        hold.captured_amount = capture
+        hold.release_transaction = released
+        hold.capture_transaction = captured
+        hold.save(update_fields=["status", "captured_amount", "release_transaction", "capture_transaction",
+                                 "updated_at"])
+        webhook_services.event_publish(
+            organization=organization, type="hold.captured", object_type="hold", object_id=hold.public_id,
+            customer_id=hold.customer, data=hold_data(hold), previous_data=previous,
+        )
+        return hold
+
+
+def holds_due(*, now: datetime | None = None, limit: int = 1000) -> list[tuple[int, str]]:
+    now = now or timezone.now()
+    return list(Hold.objects.filter(status=Hold.STATUS_PENDING, expires_at__lte=now)
+                .order_by("expires_at").values_list("organization_id", "public_id")[:limit])
+
+
+def hold_expire(*, organization_id: int, hold_id: str, now: datetime | None = None) -> Hold | None:
+    """Release a pending hold whose time is up (sweeper task body). Harmless if already closed."""
+    now = now or timezone.now()
+    organization = Organization.objects.get(pk=organization_id)
+    hold = Hold.objects.filter(organization=organization, public_id=hold_id).first()
+    if hold is None or hold.status != Hold.STATUS_PENDING or hold.expires_at > now:
+        return None
+    try:
+        return hold_release(organization=organization, hold_id=hold_id, expired=True)
+    except Conflict:
+        return None  # captured or released concurrently
+
+
+def holds_expire(*, now: datetime | None = None) -> int:
+    count = 0
+    for organization_id, hold_id in holds_due(now=now, limit=100_000):
+        if hold_expire(organization_id=organization_id, hold_id=hold_id, now=now) is not None:
+            count += 1
+    return count

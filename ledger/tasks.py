@@ -1,0 +1,38 @@
+"""Beat sweepers select due ids and fan out one task per item; tasks take ids and call one service.
+Overlapping sweeps and duplicate deliveries are harmless: the services re-check state under lock."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from ledger import services
+
+
+@shared_task(acks_late=True, time_limit=120)
+def balances_expire_sweep() -> int:
+    ids = services.lots_due(limit=5000)
+    for lot_id in ids:
+        lot_expire.delay(lot_id)
+    return len(ids)
+
+
+@shared_task(acks_late=True, time_limit=60, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True,
+             max_retries=5)
+def lot_expire(lot_id: int) -> str | None:
+    txn = services.lot_expire(lot_id=lot_id)
+    return txn.public_id if txn else None
+
+
+@shared_task(acks_late=True, time_limit=120)
+def holds_expire_sweep() -> int:
+    due = services.holds_due(limit=5000)
+    for organization_id, hold_id in due:
+        hold_expire.delay(organization_id, hold_id)
+    return len(due)
+
+
+@shared_task(acks_late=True, time_limit=60, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True,
+             max_retries=5)
+def hold_expire(organization_id: int, hold_id: str) -> str | None:
+    hold = services.hold_expire(organization_id=organization_id, hold_id=hold_id)
+    return hold.public_id if hold else None
