@@ -180,6 +180,9 @@ class Lot(models.Model):
             models.Index(fields=["wallet", "expires_at"], condition=Q(status="open"), name="ledger_lot_wallet_open"),
         ]
 
+    def __str__(self) -> str:
+        return f"lot {self.pk}: {self.remaining}/{self.amount} until {self.expires_at:%Y-%m-%d}"
+
 
 class Hold(models.Model):
     STATUS_PENDING = "pending"

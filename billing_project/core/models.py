@@ -85,3 +85,6 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["organization", "key"], name="idempotency_org_key_uniq"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

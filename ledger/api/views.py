@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
-from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_project.core.api.errors import first_error, validation_message
+from billing_project.core.api.errors import validation_message
 from billing_project.core.api.inputs import body, query_required, validated
 from billing_project.core.api.pagination import paginate
 from billing_project.core.errors import ApplicationError
