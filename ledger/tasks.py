@@ -8,7 +8,7 @@ from celery import shared_task
 from ledger import services
 
 
-@shared_task(acks_late=True, time_limit=120)
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def balances_expire_sweep() -> int:
     ids = services.lots_due(limit=5000)
     for lot_id in ids:
@@ -16,14 +16,21 @@ def balances_expire_sweep() -> int:
     return len(ids)
 
 
-@shared_task(acks_late=True, time_limit=60, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True,
-             max_retries=5)
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
 def lot_expire(lot_id: int) -> str | None:
     txn = services.lot_expire(lot_id=lot_id)
     return txn.public_id if txn else None
 
 
-@shared_task(acks_late=True, time_limit=120)
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def holds_expire_sweep() -> int:
     due = services.holds_due(limit=5000)
     for organization_id, hold_id in due:
@@ -31,8 +38,15 @@ def holds_expire_sweep() -> int:
     return len(due)
 
 
-@shared_task(acks_late=True, time_limit=60, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True,
-             max_retries=5)
+@shared_task(
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
 def hold_expire(organization_id: int, hold_id: str) -> str | None:
     hold = services.hold_expire(organization_id=organization_id, hold_id=hold_id)
     return hold.public_id if hold else None
