@@ -84,7 +84,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         DATABASE_URL,
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
+        # A health check costs one extra round trip per request; broken connections are discarded on
+        # error anyway. Turn it on for poolers that drop idle connections.
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -95,19 +95,15 @@ class HoldCaptureIn(serializers.Serializer):
 
 # --- outputs (documentation of the hand-built bodies) ----------------------------------------------
 
-class BalanceOut(serializers.Serializer):
-    user = serializers.CharField()
-    currency = serializers.CharField()
-    balance = serializers.IntegerField()
-    holds = serializers.IntegerField()
-    available = serializers.IntegerField()
-
-
 class CurrencyBalanceOut(serializers.Serializer):
     currency = serializers.CharField()
     balance = serializers.IntegerField()
     holds = serializers.IntegerField()
-    available = serializers.IntegerField()
+    available = serializers.IntegerField(help_text="max(0, balance − holds)")
+
+
+class BalanceOut(CurrencyBalanceOut):
+    user = serializers.CharField()
 
 
 class BalanceAllOut(serializers.Serializer):

@@ -11,6 +11,21 @@ from ledger.models import Account, BalanceTransaction, Entry
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+RAW_HEADER = (
+    "INSERT INTO ledger_balancetransaction (public_id, organization_id, type, customer, currency, amount, tags,"
+    " notes, metadata, fingerprint, source_type, source_id, created_at)"
+    " VALUES (%s, %s, 'deposit', 'hanzo/inv', 'usd', 5, '', '', '{}', '', '', '', now()) RETURNING id"
+)
+RAW_ENTRY = (
+    "INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency) VALUES (%s, %s, %s, %s, %s)"
+)
+
+
+def _raw_header(cursor, org, public_id: str) -> int:
+    cursor.execute(RAW_HEADER, [public_id, org.pk])
+    return cursor.fetchone()[0]
+
+
 def _deposit(org, user="hanzo/inv", amount=100):
     return services.deposit_create(organization=org, user=user, amount=amount, currency="usd")
 
@@ -20,16 +35,9 @@ def test_unbalanced_raw_insert_fails_at_commit(org_acme):
     wallet = Account.objects.get(kind=Account.KIND_WALLET, customer="hanzo/inv")
     with pytest.raises((IntegrityError, InternalError), match="unbalanced"):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO ledger_balancetransaction (public_id, organization_id, type, customer, currency, amount,"
-                " tags, notes, metadata, fingerprint, source_type, source_id, created_at)"
-                " VALUES ('txn_raw', %s, 'deposit', 'hanzo/inv', 'usd', 5, '', '', '{}', '', '', '', now())"
-                " RETURNING id", [org_acme.pk])
-            raw_id = cursor.fetchone()[0]
-            cursor.execute("INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)"
-                           " VALUES (%s, %s, 'credit', 5, 'usd')", [raw_id, wallet.pk])
-            cursor.execute("INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)"
-                           " VALUES (%s, %s, 'debit', 4, 'usd')", [raw_id, wallet.pk])
+            raw_id = _raw_header(cursor, org_acme, "txn_raw")
+            cursor.execute(RAW_ENTRY, [raw_id, wallet.pk, "credit", 5, "usd"])
+            cursor.execute(RAW_ENTRY, [raw_id, wallet.pk, "debit", 4, "usd"])
     assert not BalanceTransaction.objects.filter(public_id="txn_raw").exists()
     assert BalanceTransaction.objects.filter(pk=txn.pk).exists()
 
@@ -37,11 +45,7 @@ def test_unbalanced_raw_insert_fails_at_commit(org_acme):
 def test_transaction_without_entries_fails_at_commit(org_acme):
     with pytest.raises((IntegrityError, InternalError), match="at least two"):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO ledger_balancetransaction (public_id, organization_id, type, customer, currency, amount,"
-                " tags, notes, metadata, fingerprint, source_type, source_id, created_at)"
-                " VALUES ('txn_empty', %s, 'deposit', 'x', 'usd', 5, '', '', '{}', '', '', '', now())",
-                [org_acme.pk])
+            _raw_header(cursor, org_acme, "txn_empty")
 
 
 def test_entry_update_is_refused(org_acme):
@@ -72,8 +76,7 @@ def test_zero_and_negative_entry_amounts_are_refused(org_acme):
     for amount in (0, -5):
         with pytest.raises(IntegrityError):
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)"
-                               " VALUES (%s, %s, 'credit', %s, 'usd')", [txn.pk, wallet.pk, amount])
+                cursor.execute(RAW_ENTRY, [txn.pk, wallet.pk, "credit", amount, "usd"])
 
 
 def test_mixed_currency_transaction_is_refused(org_acme):
@@ -83,12 +86,6 @@ def test_mixed_currency_transaction_is_refused(org_acme):
     eur = Account.objects.get(kind=Account.KIND_WALLET, customer="hanzo/inv", currency="eur")
     with pytest.raises((IntegrityError, InternalError), match="mixes currencies"):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO ledger_balancetransaction (public_id, organization_id, type, customer, currency, amount,"
-                " tags, notes, metadata, fingerprint, source_type, source_id, created_at)"
-                " VALUES ('txn_mix', %s, 'transfer', 'x', 'usd', 5, '', '', '{}', '', '', '', now()) RETURNING id",
-                [org_acme.pk])
-            raw_id = cursor.fetchone()[0]
-            cursor.execute("INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)"
-                           " VALUES (%s, %s, 'debit', 5, 'usd'), (%s, %s, 'credit', 5, 'eur')",
-                           [raw_id, usd.pk, raw_id, eur.pk])
+            raw_id = _raw_header(cursor, org_acme, "txn_mix")
+            cursor.execute(RAW_ENTRY, [raw_id, usd.pk, "debit", 5, "usd"])
+            cursor.execute(RAW_ENTRY, [raw_id, eur.pk, "credit", 5, "eur"])
