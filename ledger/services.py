@@ -189,17 +189,25 @@ UPDATE ledger_account
 RETURNING balance, holds, expiring, allow_negative
 """
 
+_SPEND_EXPIRING = "UPDATE ledger_account SET expiring = expiring - %s WHERE id = %s"
+
 
 def _post_locked(*, organization, type, currency, amount, legs, customer, idempotency_key, fingerprint, tags,
                  notes, metadata, source_type, source_id, reverses, expires_at, consume_lots) -> BalanceTransaction:
     deltas = postings.running_deltas(legs)
     consume: dict[int, int] = {}
+    lots_spent: dict[int, int] = {}
     with connection.cursor() as cursor:
         for wallet_id in sorted(deltas):
             d_balance, d_holds = deltas[wallet_id]
             d_expiring = d_balance if (expires_at is not None and d_balance > 0) else 0
             cursor.execute(_UPDATE_WALLET, [d_balance, d_holds, d_expiring, wallet_id])
             balance, holds, expiring, allow_negative = cursor.fetchone()
+            if d_expiring and expiring > max(0, balance):
+                # The part of an expiring deposit that paid down an overdrawn balance is spent at once: left
+                # in an open lot, its expiry would later take money deposited after it.
+                lots_spent[wallet_id] = min(d_expiring, expiring - max(0, balance))
+                cursor.execute(_SPEND_EXPIRING, [lots_spent[wallet_id], wallet_id])
             d_available = d_balance - d_holds
             if d_available < 0 and balance - holds < 0 and (not allow_negative or d_holds > 0):
                 raise InsufficientFunds(
@@ -222,8 +230,10 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
     if expires_at is not None:
         for wallet_id, (d_balance, _d_holds) in deltas.items():
             if d_balance > 0:
+                remaining = d_balance - lots_spent.get(wallet_id, 0)
                 Lot.objects.create(organization=organization, wallet_id=wallet_id, transaction=txn,
-                                   amount=d_balance, remaining=d_balance, expires_at=expires_at)
+                                   amount=d_balance, remaining=remaining, expires_at=expires_at,
+                                   status=Lot.STATUS_OPEN if remaining else Lot.STATUS_CLOSED)
     for wallet_id, to_consume in consume.items():
         _lots_consume(wallet_id=wallet_id, amount=to_consume)
     webhook_services.event_publish(

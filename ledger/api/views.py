@@ -11,10 +11,11 @@ from rest_framework import status as http
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing_project.core.api.errors import validation_message
+from billing_project.core.api.errors import first_error, validation_message
 from billing_project.core.api.inputs import body, query_required, validated
 from billing_project.core.api.pagination import paginate
 from billing_project.core.errors import ApplicationError
@@ -271,14 +272,8 @@ class ZapView(APIView):
             code = -32602 if isinstance(exc, AppValidationError) else -32000
             message = exc.message if code == -32602 else f"{_STORE_MESSAGES[method]}: {exc.message}"
             return Response({"id": rpc_id, "error": {"code": code, "message": message}})
-        except Exception as exc:  # DRF validation of params
-            from rest_framework.exceptions import ValidationError as DRFValidationError
-
-            if not isinstance(exc, DRFValidationError):
-                raise
-            from billing_project.core.api.errors import _first_error
-
-            param, detail = _first_error(exc.detail)
+        except DRFValidationError as exc:
+            param, detail = first_error(exc.detail)
             message, _code = validation_message(param, detail)
             return Response({"id": rpc_id, "error": {"code": -32602, "message": message}})
         return Response({"id": rpc_id, "result": result})

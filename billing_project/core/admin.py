@@ -1,0 +1,165 @@
+"""Back office for tenancy and API plumbing (STYLE §9).
+
+API keys are created and revoked only through ``billing_project.core.services``: the secret is shown
+once, in the success message after the add form, and only its SHA-256 is stored. Every service call
+made from here is written to the admin log (``django_admin_log``) with the acting user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from billing_project.core import services
+from billing_project.core.models import ApiKey, IdempotencyRecord, Organization
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View-only: no add, change or delete for anyone (rows are written by services only)."""
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        if self.fields:
+            return self.fields
+        # Every column, including those a form would leave out (public ids, timestamps), then extras.
+        columns = [f.name for f in self.opts.concrete_fields if not f.primary_key]
+        return [*columns, *(name for name in self.readonly_fields if name not in columns)]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class TextInputFilter(admin.SimpleListFilter):
+    """A list filter with a text box that matches ``field`` exactly.
+
+    Unlike a field's default filter it lists no choices, so it costs no ``SELECT DISTINCT`` over a
+    large table. Subclass with ``title``, ``parameter_name`` and ``field``."""
+
+    template = "admin/text_input_filter.html"
+    field = ""
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> tuple:
+        return ()
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        return queryset.filter(**{self.field: value}) if value else queryset
+
+    def choices(self, changelist):
+        # The form resubmits every other active filter, search and ordering as hidden inputs.
+        hidden = [(name, value) for name, values in changelist.filter_params.items()
+                  if name != self.parameter_name for value in values]
+        yield {
+            "selected": bool(self.value()),
+            "value": self.value() or "",
+            "parameter_name": self.parameter_name,
+            "hidden": hidden,
+            "clear_query_string": changelist.get_query_string(remove=[self.parameter_name]),
+        }
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "live", "created_at")
+    list_filter = ("live",)
+    search_fields = ("slug", "name")
+    readonly_fields = ("public_id", "created_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # an organization owns ledger history (PROTECT); deactivate it instead
+
+
+class ApiKeyAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(ApiKey.SCOPE_ADMIN, "admin: full access to the billing API")],
+        initial=[ApiKey.SCOPE_ADMIN],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("organization", "name", "scopes")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "name", "organization", "scopes", "created_at", "revoked_at")
+    list_filter = ("organization", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("organization",)
+    search_fields = ("prefix", "name", "=public_id")
+    readonly_fields = ("public_id", "prefix", "key_hash", "created_at", "revoked_at")
+    fields = ("public_id", "organization", "name", "scopes", "prefix", "key_hash", "created_at", "revoked_at")
+    add_form = ApiKeyAddForm
+    actions = ("revoke_keys",)
+
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+            kwargs["fields"] = ApiKeyAddForm.Meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return [(None, {"fields": ApiKeyAddForm.Meta.fields})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        return () if obj is None else self.readonly_fields
+
+    # A key is immutable once created: it is only ever revoked (by the action).
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
+        key, secret = services.api_key_create(
+            organization=form.cleaned_data["organization"],
+            name=form.cleaned_data["name"],
+            scopes=list(form.cleaned_data["scopes"]),
+        )
+        # The admin's log entry and redirect use ``obj``: point it at the row the service created.
+        obj.pk = key.pk
+        obj.refresh_from_db()
+        messages.success(
+            request,
+            f"API key {key.prefix}… created for {key.organization.slug}. Copy the secret now; "
+            f"it is not stored and will not be shown again: {secret}",
+        )
+
+    @admin.action(description="Revoke selected keys", permissions=["revoke"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        revoked = 0
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=key)
+            self.log_change(request, key, "Revoked")
+            revoked += 1
+        messages.success(request, f"Revoked {revoked} API key(s).")
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("key", "organization", "method", "path", "status", "response_status", "created_at")
+    list_filter = ("organization", "status", "method", "response_status")
+    list_select_related = ("organization",)
+    search_fields = ("=key", "path")
+    date_hierarchy = "created_at"
+    fields = ("organization", "key", "fingerprint", "method", "path", "status", "response_status",
+              "response_content_type", "created_at")

@@ -1,0 +1,210 @@
+"""Read-only ledger back office (STYLE §1.2, §9).
+
+Nobody adds, changes or deletes ledger rows here: entries are append-only and balances move only through
+``ledger.services``. The one mutation is a wallet's overdraft setting, through
+``services.wallet_set_overdraft``, logged with the acting user in the admin log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter
+from billing_project.core.errors import ApplicationError
+from billing_project.core.money import format_minor
+from ledger import services
+from ledger.models import Account, BalanceTransaction, Entry, Hold, Lot
+
+
+def _money(amount: int, currency: str) -> str:
+    try:
+        return format_minor(amount, currency)
+    except Exception:  # an unknown currency must not break the page
+        return f"{amount} {currency}"
+
+
+class CustomerFilter(TextInputFilter):
+    title = "customer"
+    parameter_name = "customer"
+    field = "customer"
+
+
+class EntryCustomerFilter(TextInputFilter):
+    title = "customer"
+    parameter_name = "customer"
+    field = "account__customer"
+
+
+class CurrencyFilter(admin.SimpleListFilter):
+    """Currencies in use, read from the (small) accounts table rather than ``DISTINCT`` over the journal."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        currencies = Account.objects.order_by("currency").values_list("currency", flat=True).distinct()
+        return [(c, c.upper()) for c in currencies]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "customer", "currency", "balance_display", "holds_display", "available_display",
+                    "expiring_display", "allow_negative", "organization")
+    list_filter = ("organization", "kind", CurrencyFilter, "allow_negative")
+    list_select_related = ("organization",)
+    search_fields = ("customer",)
+    actions = ("allow_overdraft", "forbid_overdraft")
+
+    @admin.display(description="balance", ordering="balance")
+    def balance_display(self, obj: Account) -> str:
+        return _money(obj.balance, obj.currency)
+
+    @admin.display(description="holds", ordering="holds")
+    def holds_display(self, obj: Account) -> str:
+        return _money(obj.holds, obj.currency)
+
+    @admin.display(description="available")
+    def available_display(self, obj: Account) -> str:
+        return _money(obj.available, obj.currency)
+
+    @admin.display(description="expiring", ordering="expiring")
+    def expiring_display(self, obj: Account) -> str:
+        return _money(obj.expiring, obj.currency)
+
+    def has_overdraft_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    def _set_overdraft(self, request: HttpRequest, queryset: QuerySet[Account], *, allow_negative: bool) -> None:
+        changed, skipped = 0, []
+        for account in queryset:
+            try:
+                services.wallet_set_overdraft(wallet=account, allow_negative=allow_negative)
+            except ApplicationError:
+                skipped.append(str(account))
+                continue
+            self.log_change(request, account, f"{'Allowed' if allow_negative else 'Forbade'} overdraft")
+            changed += 1
+        verb = "Allowed" if allow_negative else "Forbade"
+        messages.success(request, f"{verb} overdraft on {changed} wallet(s).")
+        if skipped:
+            messages.warning(request, f"Skipped {len(skipped)} non-wallet account(s): {', '.join(skipped)}")
+
+    @admin.action(description="Allow overdraft", permissions=["overdraft"])
+    def allow_overdraft(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        self._set_overdraft(request, queryset, allow_negative=True)
+
+    @admin.action(description="Forbid overdraft", permissions=["overdraft"])
+    def forbid_overdraft(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        self._set_overdraft(request, queryset, allow_negative=False)
+
+
+class EntryInline(admin.TabularInline):
+    model = Entry
+    fields = ("account", "direction", "amount_display", "currency")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Entry]:
+        return super().get_queryset(request).select_related("account").order_by("pk")
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: Entry) -> str:
+        return _money(obj.amount, obj.currency)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BalanceTransaction)
+class BalanceTransactionAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "type", "customer", "amount_display", "currency", "tags", "created_at")
+    list_filter = ("organization", "type", CurrencyFilter, ("created_at", admin.DateFieldListFilter),
+                   CustomerFilter)
+    search_fields = ("=public_id", "idempotency_key")
+    date_hierarchy = "created_at"
+    inlines = (EntryInline,)
+    list_select_related = ()
+    fields = ("public_id", "organization", "type", "customer", "amount", "amount_formatted", "currency", "tags",
+              "notes", "metadata", "idempotency_key", "source_type", "source_id", "reverses", "expires_at",
+              "created_at", "fingerprint")
+    readonly_fields = ("amount_formatted",)
+    # An exact total would COUNT(*) the whole journal on every filtered page.
+    show_full_result_count = False
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: BalanceTransaction) -> str:
+        return _money(obj.amount, obj.currency)
+
+    @admin.display(description="formatted amount")
+    def amount_formatted(self, obj: BalanceTransaction) -> str:
+        return _money(obj.amount, obj.currency)
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "transaction", "account", "direction", "amount_display", "currency")
+    list_filter = ("account__organization", "direction", "account__kind", CurrencyFilter, EntryCustomerFilter)
+    list_select_related = ("transaction", "account")
+    search_fields = ("=transaction__public_id",)
+    show_full_result_count = False
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Entry) -> str:
+        return _money(obj.amount, obj.currency)
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "customer", "amount_display", "captured_display", "currency", "status",
+                    "expires_at", "created_at")
+    list_filter = ("organization", "status", CurrencyFilter, ("expires_at", admin.DateFieldListFilter),
+                   CustomerFilter)
+    search_fields = ("=public_id",)
+    date_hierarchy = "created_at"
+    list_select_related = ()
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Hold) -> str:
+        return _money(obj.amount, obj.currency)
+
+    @admin.display(description="captured", ordering="captured_amount")
+    def captured_display(self, obj: Hold) -> str:
+        return _money(obj.captured_amount, obj.currency)
+
+
+class LotCustomerFilter(TextInputFilter):
+    title = "customer"
+    parameter_name = "customer"
+    field = "wallet__customer"
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "wallet", "transaction", "amount_display", "remaining_display", "expires_at", "status")
+    list_filter = ("organization", "status", ("expires_at", admin.DateFieldListFilter), LotCustomerFilter)
+    list_select_related = ("wallet", "transaction")
+    search_fields = ("=transaction__public_id",)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Lot) -> str:
+        return _money(obj.amount, obj.wallet.currency)
+
+    @admin.display(description="remaining", ordering="remaining")
+    def remaining_display(self, obj: Lot) -> str:
+        return _money(obj.remaining, obj.wallet.currency)
