@@ -405,15 +405,15 @@ def lots_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
                 .order_by("expires_at").values_list("pk", flat=True)[:limit])
 
 
-def balances_expire(*, now: datetime | None = None) -> dict[str, int]:
-    """Expire every due lot once (the sweeper's body, also ``manage.py expire_balances``)."""
-    summary = {"lots": 0, "expired_transactions": 0, "expired_amount": 0}
+def balances_expire(*, now: datetime | None = None) -> dict[str, Any]:
+    """Expire every due lot once (``manage.py expire_balances``); amounts are totalled per currency."""
+    summary: dict[str, Any] = {"lots": 0, "expired_transactions": 0, "expired": {}}
     for lot_id in lots_due(now=now, limit=100_000):
         summary["lots"] += 1
         txn = lot_expire(lot_id=lot_id, now=now)
         if txn is not None and not txn.replayed:
             summary["expired_transactions"] += 1
-            summary["expired_amount"] += txn.amount
+            summary["expired"][txn.currency] = summary["expired"].get(txn.currency, 0) + txn.amount
     return summary
 
 

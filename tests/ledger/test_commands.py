@@ -33,13 +33,13 @@ def test_expire_balances_expires_only_the_unspent_remainder(org_acme):
     services.usage_record(organization=org_acme, user="alice", amount=120, currency="usd")
 
     out, _ = run("expire_balances")
-    assert "lots due: 0; expiry transactions: 0; amount expired: 0" in out  # nothing due yet
+    assert "lots due: 0; expiry transactions: 0; amount expired (minor units): 0;" in out  # nothing due yet
     assert balance(org_acme, "alice") == 1380
 
     with connection.cursor() as cursor:
         cursor.execute("UPDATE ledger_lot SET expires_at = now() - interval '1 second'")
     out, _ = run("expire_balances")
-    assert "lots due: 1; expiry transactions: 1; amount expired: 380 (minor units); holds expired: 0" in out
+    assert "lots due: 1; expiry transactions: 1; amount expired (minor units): 380 usd; holds expired: 0" in out
     # Usage spent the expiring lot first: only its unspent 380 expires, the 1000 without expiry stays.
     assert balance(org_acme, "alice") == 1000
     expiry = BalanceTransaction.objects.get(type=BalanceTransaction.TYPE_EXPIRE)
@@ -58,7 +58,7 @@ def test_expire_balances_never_expires_credit_that_paid_down_an_overdraft(org_ac
         cursor.execute("UPDATE ledger_lot SET expires_at = now() - interval '1 second'")
 
     out, _ = run("expire_balances")
-    assert f"amount expired: {expired} (minor units)" in out
+    assert f"amount expired (minor units): {f'{expired} usd' if expired else 0};" in out
     assert balance(org_acme, "alice") == 2000 + credit - debt - expired
     assert run("expire_balances")[0].startswith("lots due: 0;")
     assert selectors.ledger_audit().ok
@@ -72,7 +72,7 @@ def test_expire_balances_rerun_does_nothing(org_acme):
     count = BalanceTransaction.objects.count()
 
     out, _ = run("expire_balances")
-    assert "lots due: 0; expiry transactions: 0; amount expired: 0 (minor units); holds expired: 0" in out
+    assert "lots due: 0; expiry transactions: 0; amount expired (minor units): 0; holds expired: 0" in out
     assert BalanceTransaction.objects.count() == count
     assert balance(org_acme, "alice") == 0
 

@@ -147,7 +147,7 @@ def test_expiry_posts_only_the_unspent_remainder(org_acme):
     assert lot.remaining == 300  # expiring funds are spent first
     later = timezone.now() + timedelta(days=31)
     summary = services.balances_expire(now=later)
-    assert summary == {"lots": 1, "expired_transactions": 1, "expired_amount": 300}
+    assert summary == {"lots": 1, "expired_transactions": 1, "expired": {"usd": 300}}
     assert bal(org_acme).balance == 1000  # 1500 - 200 used - 300 expired
     expire = BalanceTransaction.objects.get(type="expire")
     assert expire.amount == 300 and expire.reverses_id == lot.transaction_id
@@ -158,7 +158,7 @@ def test_expiry_posts_only_the_unspent_remainder(org_acme):
 def test_expiry_of_a_fully_spent_lot_posts_nothing(org_acme):
     services.deposit_create(organization=org_acme, user=U, amount=500, currency="usd", expires_in_days=1)
     services.usage_record(organization=org_acme, user=U, amount=700, currency="usd")
-    assert services.balances_expire(now=timezone.now() + timedelta(days=2))["expired_amount"] == 0
+    assert services.balances_expire(now=timezone.now() + timedelta(days=2))["expired"] == {}
     assert bal(org_acme).balance == -200  # unlike the original, expiry never takes back spent money
     audit_clean()
 
@@ -167,10 +167,10 @@ def test_expiry_leaves_funds_reserved_by_pending_holds(org_acme):
     services.deposit_create(organization=org_acme, user=U, amount=500, currency="usd", expires_in_days=1)
     hold = services.hold_place(organization=org_acme, user=U, amount=300, currency="usd")
     later = timezone.now() + timedelta(days=2)
-    assert services.balances_expire(now=later)["expired_amount"] == 200
+    assert services.balances_expire(now=later)["expired"] == {"usd": 200}
     assert (bal(org_acme).balance, bal(org_acme).holds) == (300, 300)
     services.hold_release(organization=org_acme, hold_id=hold.public_id)
-    assert services.balances_expire(now=later)["expired_amount"] == 300
+    assert services.balances_expire(now=later)["expired"] == {"usd": 300}
     assert bal(org_acme).balance == 0
     audit_clean()
 

@@ -9,7 +9,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         lots = services.balances_expire()
         holds = services.holds_expire()
+        expired = ", ".join(f"{amount} {currency}" for currency, amount in sorted(lots["expired"].items())) or "0"
         self.stdout.write(
             f"lots due: {lots['lots']}; expiry transactions: {lots['expired_transactions']}; "
-            f"amount expired: {lots['expired_amount']} (minor units); holds expired: {holds}"
+            f"amount expired (minor units): {expired}; holds expired: {holds}"
         )
