@@ -271,13 +271,17 @@ def usage_record(*, organization: Organization, user: str, amount: int, currency
     follows the wallet's ``allow_negative`` (default: allowed, as in the original)."""
     accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
                                 house_kinds=(Account.KIND_USAGE_REVENUE,))
-    return transaction_post(
-        organization=organization, type=BalanceTransaction.TYPE_WITHDRAW, currency=currency, amount=amount,
-        legs=postings.usage(wallet=accounts[Account.KIND_WALLET], revenue=accounts[Account.KIND_USAGE_REVENUE],
-                            amount=amount),
-        customer=user, idempotency_key=f"usage:{request_id}" if request_id else None, tags=USAGE_TAG,
-        notes=notes, metadata=metadata,
-    )
+    try:
+        return transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_WITHDRAW, currency=currency, amount=amount,
+            legs=postings.usage(wallet=accounts[Account.KIND_WALLET],
+                                revenue=accounts[Account.KIND_USAGE_REVENUE], amount=amount),
+            customer=user, idempotency_key=f"usage:{request_id}" if request_id else None, tags=USAGE_TAG,
+            notes=notes, metadata=metadata,
+        )
+    except IdempotencyConflict:
+        raise IdempotencyConflict(f"requestId {request_id} was already recorded with a different user, amount "
+                                  "or currency", param="requestId") from None
 
 
 def deposit_create(*, organization: Organization, user: str, amount: int, currency: str, notes: str = "",
