@@ -20,6 +20,7 @@ Invariants
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -218,15 +219,13 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
             if consume_lots and d_balance < 0 and expiring > 0:
                 consume[wallet_id] = min(expiring, -d_balance)
 
-    txn = BalanceTransaction.objects.create(
+    txn = BalanceTransaction(
         organization=organization, type=type, customer=customer, currency=currency, amount=amount, tags=tags,
         notes=notes, metadata=metadata, idempotency_key=idempotency_key, fingerprint=fingerprint,
         source_type=source_type, source_id=source_id, reverses=reverses, expires_at=expires_at,
+        created_at=timezone.now(),
     )
-    Entry.objects.bulk_create([
-        Entry(transaction=txn, account=leg.account, direction=leg.direction, amount=leg.amount, currency=currency)
-        for leg in legs
-    ])
+    _insert_journal(txn, legs)
     if expires_at is not None:
         for wallet_id, (d_balance, _d_holds) in deltas.items():
             if d_balance > 0:
@@ -241,6 +240,37 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
         object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
     )
     return txn
+
+
+_INSERT_JOURNAL = """
+WITH txn AS (
+    INSERT INTO ledger_balancetransaction
+        (public_id, organization_id, type, customer, currency, amount, tags, notes, metadata, idempotency_key,
+         fingerprint, source_type, source_id, reverses_id, expires_at, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+), legs AS (
+    INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)
+    SELECT txn.id, leg.account_id, leg.direction, leg.amount, %s
+      FROM txn, unnest(%s::bigint[], %s::text[], %s::bigint[]) AS leg(account_id, direction, amount)
+)
+SELECT id FROM txn
+"""
+
+
+def _insert_journal(txn: BalanceTransaction, legs: list[Leg]) -> None:
+    """Insert the header and its entries in one statement (one round trip on the hot path)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_JOURNAL, [
+            txn.public_id, txn.organization_id, txn.type, txn.customer, txn.currency, txn.amount, txn.tags,
+            txn.notes, json.dumps(txn.metadata), txn.idempotency_key, txn.fingerprint, txn.source_type,
+            txn.source_id, txn.reverses_id, txn.expires_at, txn.created_at,
+            txn.currency, [leg.account.pk for leg in legs], [leg.direction for leg in legs],
+            [leg.amount for leg in legs],
+        ])
+        txn.pk = cursor.fetchone()[0]
+    txn._state.adding = False
+    txn._state.db = connection.alias
 
 
 def _lots_consume(*, wallet_id: int, amount: int) -> None:
