@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from billing_project.core.errors import Conflict, IdempotencyConflict, InsufficientFunds, NotFound, ValidationError
@@ -58,10 +59,8 @@ def accounts_resolve(*, organization: Organization, currency: str, customer: str
     """Fetch (creating on first use) a customer's accounts and house accounts in one currency.
 
     One SELECT on the hot path; creation is race-safe through the unique constraint."""
-    query = Q(kind__in=house_kinds, customer="")
-    if customer_kinds:
-        query |= Q(kind__in=customer_kinds, customer=customer)
-    found = {a.kind: a for a in Account.objects.filter(query, organization=organization, currency=currency)}
+    found = _accounts_fetch(organization=organization, currency=currency, customer=customer,
+                            customer_kinds=customer_kinds, house_kinds=house_kinds)
     for kind in (*customer_kinds, *house_kinds):
         if kind in found:
             continue
@@ -77,6 +76,24 @@ def accounts_resolve(*, organization: Organization, currency: str, customer: str
             customer=customer if kind in Account.CUSTOMER_KINDS else "", defaults=defaults,
         )
     return found
+
+
+_ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+_SELECT_ACCOUNTS = (
+    f"SELECT {', '.join(_ACCOUNT_FIELDS)} FROM ledger_account"
+    " WHERE organization_id = %s AND currency = %s"
+    "   AND ((customer = '' AND kind = ANY(%s)) OR (customer = %s AND kind = ANY(%s)))"
+)
+
+
+def _accounts_fetch(*, organization, currency, customer, customer_kinds, house_kinds) -> dict[str, Account]:
+    # Plain SQL: this runs on every posting and the ORM's query building costs more than the query.
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_ACCOUNTS, [organization.pk, currency, list(house_kinds), customer,
+                                          list(customer_kinds)])
+        rows = cursor.fetchall()
+    accounts = [Account.from_db(connection.alias, _ACCOUNT_FIELDS, row) for row in rows]
+    return {a.kind: a for a in accounts}
 
 
 def wallet_set_overdraft(*, wallet: Account, allow_negative: bool) -> Account:
@@ -192,58 +209,8 @@ RETURNING balance, holds, expiring, allow_negative
 
 _SPEND_EXPIRING = "UPDATE ledger_account SET expiring = expiring - %s WHERE id = %s"
 
-
-def _post_locked(*, organization, type, currency, amount, legs, customer, idempotency_key, fingerprint, tags,
-                 notes, metadata, source_type, source_id, reverses, expires_at, consume_lots) -> BalanceTransaction:
-    deltas = postings.running_deltas(legs)
-    consume: dict[int, int] = {}
-    lots_spent: dict[int, int] = {}
-    with connection.cursor() as cursor:
-        for wallet_id in sorted(deltas):
-            d_balance, d_holds = deltas[wallet_id]
-            d_expiring = d_balance if (expires_at is not None and d_balance > 0) else 0
-            cursor.execute(_UPDATE_WALLET, [d_balance, d_holds, d_expiring, wallet_id])
-            balance, holds, expiring, allow_negative = cursor.fetchone()
-            if d_expiring and expiring > max(0, balance):
-                # The part of an expiring deposit that paid down an overdrawn balance is spent at once: left
-                # in an open lot, its expiry would later take money deposited after it.
-                lots_spent[wallet_id] = min(d_expiring, expiring - max(0, balance))
-                cursor.execute(_SPEND_EXPIRING, [lots_spent[wallet_id], wallet_id])
-            d_available = d_balance - d_holds
-            if d_available < 0 and balance - holds < 0 and (not allow_negative or d_holds > 0):
-                raise InsufficientFunds(
-                    f"insufficient available balance: {balance - holds - d_available} {currency} available, "
-                    f"{-d_available} requested",
-                    param="amount",
-                )
-            if consume_lots and d_balance < 0 and expiring > 0:
-                consume[wallet_id] = min(expiring, -d_balance)
-
-    txn = BalanceTransaction(
-        organization=organization, type=type, customer=customer, currency=currency, amount=amount, tags=tags,
-        notes=notes, metadata=metadata, idempotency_key=idempotency_key, fingerprint=fingerprint,
-        source_type=source_type, source_id=source_id, reverses=reverses, expires_at=expires_at,
-        created_at=timezone.now(),
-    )
-    _insert_journal(txn, legs)
-    if expires_at is not None:
-        for wallet_id, (d_balance, _d_holds) in deltas.items():
-            if d_balance > 0:
-                remaining = d_balance - lots_spent.get(wallet_id, 0)
-                Lot.objects.create(organization=organization, wallet_id=wallet_id, transaction=txn,
-                                   amount=d_balance, remaining=remaining, expires_at=expires_at,
-                                   status=Lot.STATUS_OPEN if remaining else Lot.STATUS_CLOSED)
-    for wallet_id, to_consume in consume.items():
-        _lots_consume(wallet_id=wallet_id, amount=to_consume)
-    webhook_services.event_publish(
-        organization=organization, type="balance_transaction.created", object_type="balance_transaction",
-        object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
-    )
-    return txn
-
-
-_INSERT_JOURNAL = """
-WITH txn AS (
+_JOURNAL_CTES = """
+txn AS (
     INSERT INTO ledger_balancetransaction
         (public_id, organization_id, type, customer, currency, amount, tags, notes, metadata, idempotency_key,
          fingerprint, source_type, source_id, reverses_id, expires_at, created_at)
@@ -253,24 +220,105 @@ WITH txn AS (
     INSERT INTO ledger_entry (transaction_id, account_id, direction, amount, currency)
     SELECT txn.id, leg.account_id, leg.direction, leg.amount, %s
       FROM txn, unnest(%s::bigint[], %s::text[], %s::bigint[]) AS leg(account_id, direction, amount)
-)
-SELECT id FROM txn
+)"""
+
+# The last (highest-id) wallet's locked UPDATE travels in the same statement as the journal insert: one
+# round trip for the common one-wallet posting. A floor violation found in the returned row raises, which
+# rolls the whole transaction back.
+_POST_WITH_WALLET = f"""
+WITH wallet AS ({_UPDATE_WALLET}), {_JOURNAL_CTES}
+SELECT txn.id, wallet.balance, wallet.holds, wallet.expiring, wallet.allow_negative FROM txn, wallet
 """
+_POST_JOURNAL_ONLY = f"WITH {_JOURNAL_CTES} SELECT txn.id FROM txn"
 
 
-def _insert_journal(txn: BalanceTransaction, legs: list[Leg]) -> None:
-    """Insert the header and its entries in one statement (one round trip on the hot path)."""
+@dataclass
+class _Running:
+    """Per-wallet bookkeeping while a posting is applied under the wallet locks."""
+
+    currency: str
+    expires_at: datetime | None
+    consume_lots: bool
+    consume: dict[int, int]
+    lots_spent: dict[int, int]
+
+    def params(self, wallet_id: int, deltas: tuple[int, int]) -> list[int]:
+        d_balance, d_holds = deltas
+        return [d_balance, d_holds, self.expiring_delta(d_balance), wallet_id]
+
+    def expiring_delta(self, d_balance: int) -> int:
+        return d_balance if (self.expires_at is not None and d_balance > 0) else 0
+
+    def apply(self, cursor, wallet_id: int, deltas: tuple[int, int], row) -> None:
+        """Check the floor on the wallet's new figures and note lot work (caller holds the lock)."""
+        if row is None:
+            raise NotFound(f"ledger: wallet {wallet_id} not found")
+        d_balance, d_holds = deltas
+        balance, holds, expiring, allow_negative = row
+        d_expiring = self.expiring_delta(d_balance)
+        if d_expiring and expiring > max(0, balance):
+            # The part of an expiring deposit that paid down an overdrawn balance is spent at once: left
+            # in an open lot, its expiry would later take money deposited after it.
+            self.lots_spent[wallet_id] = min(d_expiring, expiring - max(0, balance))
+            cursor.execute(_SPEND_EXPIRING, [self.lots_spent[wallet_id], wallet_id])
+        d_available = d_balance - d_holds
+        if d_available < 0 and balance - holds < 0 and (not allow_negative or d_holds > 0):
+            raise InsufficientFunds(
+                f"insufficient available balance: {balance - holds - d_available} {self.currency} available, "
+                f"{-d_available} requested",
+                param="amount",
+            )
+        if self.consume_lots and d_balance < 0 and expiring > 0:
+            self.consume[wallet_id] = min(expiring, -d_balance)
+
+
+def _post_locked(*, organization, type, currency, amount, legs, customer, idempotency_key, fingerprint, tags,
+                 notes, metadata, source_type, source_id, reverses, expires_at, consume_lots) -> BalanceTransaction:
+    deltas = postings.running_deltas(legs)
+    running = _Running(currency=currency, expires_at=expires_at, consume_lots=consume_lots, consume={},
+                       lots_spent={})
+    wallet_ids = sorted(deltas)
+    txn = BalanceTransaction(
+        organization=organization, type=type, customer=customer, currency=currency, amount=amount, tags=tags,
+        notes=notes, metadata=metadata, idempotency_key=idempotency_key, fingerprint=fingerprint,
+        source_type=source_type, source_id=source_id, reverses=reverses, expires_at=expires_at,
+        created_at=timezone.now(),
+    )
+    journal = [
+        txn.public_id, organization.pk, type, customer, currency, amount, tags, notes, json.dumps(txn.metadata),
+        idempotency_key, fingerprint, source_type, source_id, txn.reverses_id, expires_at, txn.created_at,
+        currency, [leg.account.pk for leg in legs], [leg.direction for leg in legs], [leg.amount for leg in legs],
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_JOURNAL, [
-            txn.public_id, txn.organization_id, txn.type, txn.customer, txn.currency, txn.amount, txn.tags,
-            txn.notes, json.dumps(txn.metadata), txn.idempotency_key, txn.fingerprint, txn.source_type,
-            txn.source_id, txn.reverses_id, txn.expires_at, txn.created_at,
-            txn.currency, [leg.account.pk for leg in legs], [leg.direction for leg in legs],
-            [leg.amount for leg in legs],
-        ])
-        txn.pk = cursor.fetchone()[0]
+        for wallet_id in wallet_ids[:-1]:  # ascending id: the fixed lock order
+            cursor.execute(_UPDATE_WALLET, running.params(wallet_id, deltas[wallet_id]))
+            running.apply(cursor, wallet_id, deltas[wallet_id], cursor.fetchone())
+        if wallet_ids:
+            last = wallet_ids[-1]
+            cursor.execute(_POST_WITH_WALLET, running.params(last, deltas[last]) + journal)
+            row = cursor.fetchone()
+            running.apply(cursor, last, deltas[last], row[1:] if row else None)
+        else:
+            cursor.execute(_POST_JOURNAL_ONLY, journal)
+            row = cursor.fetchone()
+    txn.pk = row[0]
     txn._state.adding = False
     txn._state.db = connection.alias
+
+    if expires_at is not None:
+        for wallet_id, (d_balance, _d_holds) in deltas.items():
+            if d_balance > 0:
+                remaining = d_balance - running.lots_spent.get(wallet_id, 0)
+                Lot.objects.create(organization=organization, wallet_id=wallet_id, transaction=txn,
+                                   amount=d_balance, remaining=remaining, expires_at=expires_at,
+                                   status=Lot.STATUS_OPEN if remaining else Lot.STATUS_CLOSED)
+    for wallet_id, to_consume in running.consume.items():
+        _lots_consume(wallet_id=wallet_id, amount=to_consume)
+    webhook_services.event_publish(
+        organization=organization, type="balance_transaction.created", object_type="balance_transaction",
+        object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
+    )
+    return txn
 
 
 def _lots_consume(*, wallet_id: int, amount: int) -> None:
