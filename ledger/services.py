@@ -225,11 +225,12 @@ txn AS (
 # The last (highest-id) wallet's locked UPDATE travels in the same statement as the journal insert: one
 # round trip for the common one-wallet posting. A floor violation found in the returned row raises, which
 # rolls the whole transaction back.
+# The ``balance_transaction.created`` event (webhooks' own INSERT) rides in the same statement too.
 _POST_WITH_WALLET = f"""
-WITH wallet AS ({_UPDATE_WALLET}), {_JOURNAL_CTES}
+WITH wallet AS ({_UPDATE_WALLET}), {_JOURNAL_CTES}, event AS ({webhook_services.EVENT_INSERT_SQL})
 SELECT txn.id, wallet.balance, wallet.holds, wallet.expiring, wallet.allow_negative FROM txn, wallet
 """
-_POST_JOURNAL_ONLY = f"WITH {_JOURNAL_CTES} SELECT txn.id FROM txn"
+_POST_JOURNAL_ONLY = f"WITH {_JOURNAL_CTES}, event AS ({webhook_services.EVENT_INSERT_SQL}) SELECT txn.id FROM txn"
 
 
 @dataclass
@@ -289,17 +290,21 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
         idempotency_key, fingerprint, source_type, source_id, txn.reverses_id, expires_at, txn.created_at,
         currency, [leg.account.pk for leg in legs], [leg.direction for leg in legs], [leg.amount for leg in legs],
     ]
+    _event, event_params = webhook_services.event_prepare(
+        organization=organization, type="balance_transaction.created", object_type="balance_transaction",
+        object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
+    )
     with connection.cursor() as cursor:
         for wallet_id in wallet_ids[:-1]:  # ascending id: the fixed lock order
             cursor.execute(_UPDATE_WALLET, running.params(wallet_id, deltas[wallet_id]))
             running.apply(cursor, wallet_id, deltas[wallet_id], cursor.fetchone())
         if wallet_ids:
             last = wallet_ids[-1]
-            cursor.execute(_POST_WITH_WALLET, running.params(last, deltas[last]) + journal)
+            cursor.execute(_POST_WITH_WALLET, running.params(last, deltas[last]) + journal + event_params)
             row = cursor.fetchone()
             running.apply(cursor, last, deltas[last], row[1:] if row else None)
         else:
-            cursor.execute(_POST_JOURNAL_ONLY, journal)
+            cursor.execute(_POST_JOURNAL_ONLY, journal + event_params)
             row = cursor.fetchone()
     txn.pk = row[0]
     txn._state.adding = False
@@ -314,10 +319,6 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
                                    status=Lot.STATUS_OPEN if remaining else Lot.STATUS_CLOSED)
     for wallet_id, to_consume in running.consume.items():
         _lots_consume(wallet_id=wallet_id, amount=to_consume)
-    webhook_services.event_publish(
-        organization=organization, type="balance_transaction.created", object_type="balance_transaction",
-        object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
-    )
     return txn
 
 

@@ -16,34 +16,44 @@ from django.utils import timezone
 from billing_project.core.models import Organization
 from webhooks.models import BillingEvent
 
+EVENT_INSERT_SQL = """
+INSERT INTO webhooks_billingevent
+    (public_id, organization_id, type, object_type, object_id, customer_id, data, previous_data, pending, livemode,
+     created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)"""
 
-def event_publish(*, organization: Organization, type: str, object_type: str, object_id: str,
+
+def event_prepare(*, organization: Organization, type: str, object_type: str, object_id: str,
                   data: dict[str, Any], customer_id: str = "",
-                  previous_data: dict[str, Any] | None = None) -> BillingEvent:
-    """Append a billing event. Call inside the transaction that made the change; no locking."""
+                  previous_data: dict[str, Any] | None = None) -> tuple[BillingEvent, list[Any]]:
+    """Build an event and the parameters of ``EVENT_INSERT_SQL`` for it (nothing is written).
+
+    ``event_publish`` executes it; the ledger's hot path folds the same INSERT into its posting
+    statement, so the event still commits in the same transaction as the money movement."""
     event = BillingEvent(
         organization=organization, type=type, object_type=object_type, object_id=object_id,
         customer_id=customer_id or "", data=data, previous_data=previous_data, livemode=organization.live,
         created_at=timezone.now(),
     )
-    # One plain INSERT: this runs inside every ledger posting, where ORM overhead is measurable.
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_EVENT, [
-            event.public_id, organization.pk, type, object_type, object_id, event.customer_id,
-            json.dumps(data, cls=DjangoJSONEncoder),
-            None if previous_data is None else json.dumps(previous_data, cls=DjangoJSONEncoder),
-            event.pending, event.livemode, event.created_at,
-        ])
+    params = [
+        event.public_id, organization.pk, type, object_type, object_id, event.customer_id,
+        json.dumps(data, cls=DjangoJSONEncoder),
+        None if previous_data is None else json.dumps(previous_data, cls=DjangoJSONEncoder),
+        event.pending, event.livemode, event.created_at,
+    ]
+    return event, params
+
+
+def event_publish(*, organization: Organization, type: str, object_type: str, object_id: str,
+                  data: dict[str, Any], customer_id: str = "",
+                  previous_data: dict[str, Any] | None = None) -> BillingEvent:
+    """Append a billing event. Call inside the transaction that made the change; no locking."""
+    event, params = event_prepare(organization=organization, type=type, object_type=object_type,
+                                  object_id=object_id, data=data, customer_id=customer_id,
+                                  previous_data=previous_data)
+    with connection.cursor() as cursor:  # one plain INSERT: it runs inside many postings
+        cursor.execute(EVENT_INSERT_SQL + " RETURNING id", params)
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias
     return event
-
-
-_INSERT_EVENT = """
-INSERT INTO webhooks_billingevent
-    (public_id, organization_id, type, object_type, object_id, customer_id, data, previous_data, pending, livemode,
-     created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)
-RETURNING id
-"""
