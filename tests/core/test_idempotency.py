@@ -113,3 +113,21 @@ def test_same_key_while_first_is_in_flight_is_409(acme_key):
     assert third["Idempotent-Replayed"] == "true"
     assert api.get("/balance", {"user": "hanzo/slow"}).json()["balance"] == 6
     connection.close()
+
+
+@pytest.mark.django_db
+def test_records_older_than_the_ttl_are_purged(api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing_project.core.tasks import idempotency_records_purge
+
+    api.post("/deposit", {"user": "u", "amount": 1}, idempotency_key="old")
+    api.post("/deposit", {"user": "u", "amount": 1}, idempotency_key="new")
+    IdempotencyRecord.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    assert idempotency_records_purge() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+    # The purged key is free again: a new request with it executes instead of replaying.
+    r = api.post("/deposit", {"user": "u", "amount": 1}, idempotency_key="old")
+    assert r.status_code == 201 and "Idempotent-Replayed" not in r

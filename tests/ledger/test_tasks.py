@@ -25,7 +25,7 @@ def test_beat_schedule_runs_both_sweepers_every_minute():
     schedule = celery_app.conf.beat_schedule
     assert schedule["ledger-expire-balances"]["task"] == "ledger.tasks.balances_expire_sweep"
     assert schedule["ledger-expire-holds"]["task"] == "ledger.tasks.holds_expire_sweep"
-    assert {entry["schedule"] for entry in schedule.values()} == {60.0}
+    assert schedule["ledger-expire-balances"]["schedule"] == schedule["ledger-expire-holds"]["schedule"] == 60.0
 
 
 def test_balance_sweeper_expires_due_lots(eager, org_acme):
