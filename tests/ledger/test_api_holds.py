@@ -413,3 +413,9 @@ def test_capture_may_overdraw_when_balance_moved_under_the_hold(api):
     body = api.post(f"/holds/{hold['id']}/capture").json()
     assert body["capturedAmount"] == 100
     assert wallet(api) == (-30, 0, 0)
+
+
+def test_list_holds_with_unknown_status_is_400_naming_status(api):
+    r = api.get("/holds", {"status": "bogus"})
+    assert r.status_code == 400
+    assert r.json()["error"]["param"] == "status"
