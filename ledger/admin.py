@@ -7,13 +7,11 @@ Nobody adds, changes or deletes ledger rows here: entries are append-only and ba
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter
+from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import format_minor
 from ledger import services
@@ -106,7 +104,7 @@ class AccountAdmin(ReadOnlyAdmin):
         self._set_overdraft(request, queryset, allow_negative=False)
 
 
-class EntryInline(admin.TabularInline):
+class EntryInline(NoWriteMixin, admin.TabularInline):
     model = Entry
     fields = ("account", "direction", "amount_display", "currency")
     readonly_fields = fields
@@ -120,15 +118,6 @@ class EntryInline(admin.TabularInline):
     @admin.display(description="amount")
     def amount_display(self, obj: Entry) -> str:
         return _money(obj.amount, obj.currency)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BalanceTransaction)

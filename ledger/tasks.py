@@ -7,6 +7,10 @@ from celery import shared_task
 
 from ledger import services
 
+# Per-item tasks: short, retried with backoff and jitter on connection errors only.
+ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),
+             "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
+
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def balances_expire_sweep() -> int:
@@ -16,15 +20,7 @@ def balances_expire_sweep() -> int:
     return len(ids)
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=60,
-    soft_time_limit=50,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(**ITEM_TASK)
 def lot_expire(lot_id: int) -> str | None:
     txn = services.lot_expire(lot_id=lot_id)
     return txn.public_id if txn else None
@@ -38,15 +34,7 @@ def holds_expire_sweep() -> int:
     return len(due)
 
 
-@shared_task(
-    acks_late=True,
-    time_limit=60,
-    soft_time_limit=50,
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=5,
-)
+@shared_task(**ITEM_TASK)
 def hold_expire(organization_id: int, hold_id: str) -> str | None:
     hold = services.hold_expire(organization_id=organization_id, hold_id=hold_id)
     return hold.public_id if hold else None

@@ -18,15 +18,8 @@ from billing_project.core import services
 from billing_project.core.models import ApiKey, IdempotencyRecord, Organization
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View-only: no add, change or delete for anyone (rows are written by services only)."""
-
-    def get_fields(self, request: HttpRequest, obj: Any = None):
-        if self.fields:
-            return self.fields
-        # Every column, including those a form would leave out (public ids, timestamps), then extras.
-        columns = [f.name for f in self.opts.concrete_fields if not f.primary_key]
-        return [*columns, *(name for name in self.readonly_fields if name not in columns)]
+class NoWriteMixin:
+    """No add, change or delete for anyone (rows are written by services only)."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -36,6 +29,17 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(NoWriteMixin, admin.ModelAdmin):
+    """View-only admin showing every column."""
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        if self.fields:
+            return self.fields
+        # Every column, including those a form would leave out (public ids, timestamps), then extras.
+        columns = [f.name for f in self.opts.concrete_fields if not f.primary_key]
+        return [*columns, *(name for name in self.readonly_fields if name not in columns)]
 
 
 class TextInputFilter(admin.SimpleListFilter):
