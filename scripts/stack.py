@@ -67,8 +67,11 @@ def cmd_run() -> int:
     env.setdefault("PORT", "8000")
     env.setdefault("HOST", "127.0.0.1")
     honcho = None
+    stopping = False
 
     def forward(signum, _frame):
+        nonlocal stopping
+        stopping = True
         if honcho and honcho.poll() is None:
             honcho.send_signal(signal.SIGTERM)
 
@@ -87,7 +90,8 @@ def cmd_run() -> int:
         print(f"  Try: curl -H 'Authorization: Bearer {key}' '{url}/api/v1/billing/balance?user=hanzo/alice'")
         print("=" * 72 + "\n", flush=True)
         honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT)
-        return honcho.wait()
+        code = honcho.wait()
+        return 0 if stopping else code  # Ctrl-C / SIGTERM is a clean stop
     finally:
         if honcho and honcho.poll() is None:
             honcho.terminate()
