@@ -97,11 +97,22 @@ def _accounts_fetch(*, organization, currency, customer, customer_kinds, house_k
 
 
 def wallet_set_overdraft(*, wallet: Account, allow_negative: bool) -> Account:
-    """Allow or forbid usage overdrawing this wallet (an explicit per-account property)."""
+    """Allow or forbid usage overdrawing this wallet (an explicit per-account property).
+
+    Locking: the wallet row. Emits ``account.updated`` when the setting changes."""
     if wallet.kind != Account.KIND_WALLET:
         raise ValidationError("only wallets have an overdraft setting", param="account")
-    Account.objects.filter(pk=wallet.pk).update(allow_negative=allow_negative)
-    wallet.refresh_from_db()
+    with transaction.atomic():
+        previous = Account.objects.select_for_update().get(pk=wallet.pk).allow_negative
+        Account.objects.filter(pk=wallet.pk).update(allow_negative=allow_negative)
+        wallet.refresh_from_db()
+        if previous != allow_negative:
+            webhook_services.event_publish(
+                organization=wallet.organization, type="account.updated", object_type="account",
+                object_id=str(wallet.pk), customer_id=wallet.customer,
+                data={"user": wallet.customer, "currency": wallet.currency, "allowNegative": allow_negative},
+                previous_data={"allowNegative": previous},
+            )
     return wallet
 
 

@@ -217,3 +217,14 @@ def test_balance_reads_never_write(org_acme, django_assert_max_num_queries):
     with django_assert_max_num_queries(1):
         assert bal(org_acme, user="hanzo/nobody").balance == 0
     assert not Account.objects.exists()
+
+
+def test_overdraft_setting_change_emits_an_event_once(org_acme):
+    services.deposit_create(organization=org_acme, user=U, amount=1, currency="usd")
+    wallet = Account.objects.get(kind=Account.KIND_WALLET, customer=U)
+    services.wallet_set_overdraft(wallet=wallet, allow_negative=False)
+    services.wallet_set_overdraft(wallet=wallet, allow_negative=False)  # no change, no event
+    events = list(BillingEvent.objects.filter(type="account.updated"))
+    assert len(events) == 1
+    assert events[0].data == {"user": U, "currency": "usd", "allowNegative": False}
+    assert events[0].previous_data == {"allowNegative": True}
