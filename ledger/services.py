@@ -103,12 +103,14 @@ def wallet_set_overdraft(*, wallet: Account, allow_negative: bool) -> Account:
     if wallet.kind != Account.KIND_WALLET:
         raise ValidationError("only wallets have an overdraft setting", param="account")
     with transaction.atomic():
-        previous = Account.objects.select_for_update().get(pk=wallet.pk).allow_negative
-        Account.objects.filter(pk=wallet.pk).update(allow_negative=allow_negative)
-        wallet.refresh_from_db()
+        locked = Account.objects.select_for_update().select_related("organization").get(pk=wallet.pk)
+        previous = locked.allow_negative
+        wallet.allow_negative = allow_negative  # the caller's instance stays current
         if previous != allow_negative:
+            locked.allow_negative = allow_negative
+            locked.save(update_fields=["allow_negative", "updated_at"])
             webhook_services.event_publish(
-                organization=wallet.organization, type="account.updated", object_type="account",
+                organization=locked.organization, type="account.updated", object_type="account",
                 object_id=str(wallet.pk), customer_id=wallet.customer,
                 data={"user": wallet.customer, "currency": wallet.currency, "allowNegative": allow_negative},
                 previous_data={"allowNegative": previous},
@@ -263,8 +265,8 @@ class _Running:
 
     def apply(self, cursor, wallet_id: int, deltas: tuple[int, int], row) -> None:
         """Check the floor on the wallet's new figures and note lot work (caller holds the lock)."""
-        if row is None:
-            raise NotFound(f"ledger: wallet {wallet_id} not found")
+        if row is None:  # accounts are never deleted (PROTECT); reaching this is a bug, not bad input
+            raise RuntimeError(f"ledger: wallet {wallet_id} vanished during a posting")
         d_balance, d_holds = deltas
         balance, holds, expiring, allow_negative = row
         d_expiring = self.expiring_delta(d_balance)

@@ -131,3 +131,13 @@ def test_records_older_than_the_ttl_are_purged(api):
     # The purged key is free again: a new request with it executes instead of replaying.
     r = api.post("/deposit", {"user": "u", "amount": 1}, idempotency_key="old")
     assert r.status_code == 201 and "Idempotent-Replayed" not in r
+
+
+@pytest.mark.django_db
+def test_api_key_is_looked_up_once_per_request_with_an_idempotency_key(api):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        r = api.post("/deposit", {"user": "u", "amount": 1}, idempotency_key="once")
+    assert r.status_code == 201
+    assert sum('FROM "core_apikey"' in q["sql"] for q in queries.captured_queries) == 1

@@ -35,11 +35,16 @@ def token_from_header(header: str) -> str | None:
     return value or None
 
 
+_CACHE_ATTR = "_tally_api_key"
+
+
 def api_key_from_request(request) -> ApiKey | None:
-    token = token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
-    if not token:
-        return None
-    return core_services.api_key_authenticate(token)
+    """The active key of a Django request's Authorization header, looked up once per request
+    (the idempotency middleware and DRF authentication both ask)."""
+    if not hasattr(request, _CACHE_ATTR):
+        token = token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
+        setattr(request, _CACHE_ATTR, core_services.api_key_authenticate(token) if token else None)
+    return getattr(request, _CACHE_ATTR)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -48,10 +53,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "API keys are not accepted in the query string; send them in the Authorization header."
             )
-        token = token_from_header(request.META.get("HTTP_AUTHORIZATION", ""))
-        if not token:
+        if not token_from_header(request.META.get("HTTP_AUTHORIZATION", "")):
             return None
-        api_key = core_services.api_key_authenticate(token)
+        api_key = api_key_from_request(request._request)
         if api_key is None:
             raise exceptions.AuthenticationFailed(
                 "Unable to retrieve organization associated with access token: unknown or revoked key"
