@@ -7,6 +7,7 @@ from billing_project.core.views import healthz
 
 billing = [
     path("", include("ledger.api.urls")),
+    path("", include("invoicing.api.urls")),
     path("", include("webhooks.api.urls")),
 ]
 

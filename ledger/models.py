@@ -31,6 +31,10 @@ def _hold_id() -> str:
     return public_id("hold")
 
 
+def _grant_id() -> str:
+    return public_id("cgr")
+
+
 class Account(models.Model):
     KIND_WALLET = "wallet"
     KIND_HOLDS = "holds"
@@ -39,6 +43,8 @@ class Account(models.Model):
     KIND_PROMOTIONS = "promotions"
     KIND_BREAKAGE = "breakage"
     KIND_HOLDS_CONTROL = "holds_control"
+    KIND_CREDIT_GRANT = "credit_grant"
+    KIND_CREDITS_APPLIED = "credits_applied"
     KIND_CHOICES = [
         (KIND_WALLET, "Customer wallet (prepaid balance)"),
         (KIND_HOLDS, "Customer holds (memo)"),
@@ -47,6 +53,8 @@ class Account(models.Model):
         (KIND_PROMOTIONS, "House: promotional credit expense"),
         (KIND_BREAKAGE, "House: expired balance (breakage)"),
         (KIND_HOLDS_CONTROL, "House: holds control (memo contra)"),
+        (KIND_CREDIT_GRANT, "Customer credit grant (one account per grant)"),
+        (KIND_CREDITS_APPLIED, "House: credits applied to usage"),
     ]
     CUSTOMER_KINDS = (KIND_WALLET, KIND_HOLDS)
     NORMAL_DEBIT = "debit"
@@ -59,6 +67,8 @@ class Account(models.Model):
         KIND_PROMOTIONS: NORMAL_DEBIT,
         KIND_BREAKAGE: NORMAL_CREDIT,
         KIND_HOLDS_CONTROL: NORMAL_CREDIT,
+        KIND_CREDIT_GRANT: NORMAL_CREDIT,
+        KIND_CREDITS_APPLIED: NORMAL_CREDIT,
     }
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -80,7 +90,7 @@ class Account(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "kind", "customer", "currency"],
-                                    name="ledger_account_uniq"),
+                                    condition=~Q(kind="credit_grant"), name="ledger_account_uniq"),
             models.CheckConstraint(condition=Q(holds__gte=0), name="ledger_account_holds_nonneg"),
             models.CheckConstraint(condition=Q(expiring__gte=0), name="ledger_account_expiring_nonneg"),
         ]
@@ -101,8 +111,13 @@ class BalanceTransaction(models.Model):
     TYPE_HOLD = "hold"
     TYPE_HOLD_REMOVED = "holdRemoved"
     TYPE_EXPIRE = "expire"
+    TYPE_CREDIT_GRANT = "credit_grant"
+    TYPE_CREDIT_BURN = "credit_burn"
+    TYPE_CREDIT_VOID = "credit_void"
+    TYPE_CREDIT_EXPIRE = "credit_expire"
     TYPE_CHOICES = [(t, t) for t in (TYPE_DEPOSIT, TYPE_WITHDRAW, TYPE_TRANSFER, TYPE_HOLD, TYPE_HOLD_REMOVED,
-                                     TYPE_EXPIRE)]
+                                     TYPE_EXPIRE, TYPE_CREDIT_GRANT, TYPE_CREDIT_BURN, TYPE_CREDIT_VOID,
+                                     TYPE_CREDIT_EXPIRE)]
 
     public_id = models.CharField(max_length=40, unique=True, default=_txn_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -218,3 +233,68 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.status} {self.amount} {self.currency}"
+
+
+class CreditGrant(models.Model):
+    """A prepaid allowance, kept on the ledger as its own credit-normal account (``account``).
+
+    ``remaining_cents`` is the account's balance (Σ credits − Σ debits of its entries), maintained under
+    the grant's row lock by ``ledger.services``; ``ledger_audit`` recomputes it. Voiding or expiring
+    posts the unburned remainder away, so a closed grant has ``remaining_cents = 0`` and the amount is
+    kept in ``voided_cents`` / ``expired_cents``."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_grant_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    account = models.OneToOneField(Account, on_delete=models.PROTECT, related_name="credit_grant")
+    customer = models.CharField(max_length=255)
+    name = models.CharField(max_length=255, blank=True, default="")
+    currency = models.CharField(max_length=3)
+    amount_cents = models.BigIntegerField()
+    remaining_cents = models.BigIntegerField()
+    priority = models.IntegerField(default=0)
+    eligibility = models.JSONField(default=list, blank=True)
+    tags = models.CharField(max_length=255, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    effective_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_cents = models.BigIntegerField(default=0)
+    void_reason = models.CharField(max_length=500, blank=True, default="")
+    voided_by = models.CharField(max_length=255, blank=True, default="")
+    expired_at = models.DateTimeField(null=True, blank=True)
+    expired_cents = models.BigIntegerField(default=0)
+    grant_transaction = models.ForeignKey(BalanceTransaction, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="ledger_grant_amount_pos"),
+            models.CheckConstraint(condition=Q(remaining_cents__gte=0) & Q(remaining_cents__lte=models.F("amount_cents")),
+                                   name="ledger_grant_remaining_range"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "customer", "currency"], condition=Q(remaining_cents__gt=0),
+                         name="ledger_grant_usable"),
+            models.Index(fields=["expires_at"], condition=Q(remaining_cents__gt=0, expires_at__isnull=False),
+                         name="ledger_grant_expiry_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.remaining_cents}/{self.amount_cents} {self.currency}"
+
+    @property
+    def voided(self) -> bool:
+        return self.voided_at is not None
+
+    def is_active(self, now) -> bool:
+        """Usable at ``now`` (credits.md §1.1): not voided, something left, effective, not past expiry."""
+        return (self.voided_at is None and self.remaining_cents > 0 and now >= self.effective_at
+                and (self.expires_at is None or now <= self.expires_at))
+
+    def is_eligible(self, meter_id: str) -> bool:
+        """May pay for ``meter_id``? Unrestricted grants pay for anything; restricted ones only their
+        meters, never a charge without a meter (credits.md weakness 4)."""
+        if not self.eligibility:
+            return True
+        return bool(meter_id) and meter_id in self.eligibility

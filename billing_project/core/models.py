@@ -88,3 +88,22 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class AuditLog(models.Model):
+    """Who did what to which object, when and why: every back-office action writes one row."""
+
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.CharField(max_length=255, help_text="staff username, or 'api:<key prefix>' / 'system'")
+    action = models.CharField(max_length=100)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=60)
+    reason = models.TextField(blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"], name="core_audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type} {self.object_id}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from billing_project.core.errors import ValidationError
-from billing_project.core.models import ApiKey, IdempotencyRecord, Organization, api_key_hash
+from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization, api_key_hash
 
 KEY_PREFIX = "tk_"
 
@@ -65,3 +65,10 @@ def idempotency_records_purge(*, older_than_hours: int) -> int:
     cutoff = timezone.now() - timedelta(hours=older_than_hours)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def audit_record(*, actor: str, action: str, object_type: str, object_id: str, organization: Organization | None = None,
+                 reason: str = "", data: dict | None = None) -> AuditLog:
+    """Append one audit row. Call inside the transaction of the action it records."""
+    return AuditLog.objects.create(organization=organization, actor=actor or "system", action=action,
+                                   object_type=object_type, object_id=object_id, reason=reason, data=data or {})
