@@ -11,11 +11,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter
+from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, reason_action
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import format_minor
-from ledger import services
-from ledger.models import Account, BalanceTransaction, Entry, Hold, Lot
+from ledger import credit_services, services
+from ledger.models import Account, BalanceTransaction, CreditGrant, Entry, Hold, Lot
 
 
 def _money(amount: int, currency: str) -> str:
@@ -197,3 +197,56 @@ class LotAdmin(ReadOnlyAdmin):
     @admin.display(description="remaining", ordering="remaining")
     def remaining_display(self, obj: Lot) -> str:
         return _money(obj.remaining, obj.wallet.currency)
+
+
+class GrantStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("usable", "Usable (remaining > 0)"), ("exhausted", "Exhausted"), ("voided", "Voided"),
+                ("expired", "Expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value == "usable":
+            return queryset.filter(remaining_cents__gt=0, voided_at__isnull=True)
+        if value == "exhausted":
+            return queryset.filter(remaining_cents=0, voided_at__isnull=True, expired_at__isnull=True)
+        if value == "voided":
+            return queryset.filter(voided_at__isnull=False)
+        if value == "expired":
+            return queryset.filter(expired_at__isnull=False)
+        return queryset
+
+
+@admin.register(CreditGrant)
+class CreditGrantAdmin(ReadOnlyAdmin):
+    """Grants are created through the API; staff may void them (with a reason, audited)."""
+
+    list_display = ("public_id", "customer", "name", "amount_display", "remaining_display", "priority",
+                    "expires_at", "voided_at", "expired_at", "organization")
+    list_filter = ("organization", GrantStatusFilter, CurrencyFilter, "tags")
+    list_select_related = ("organization",)
+    search_fields = ("public_id", "customer", "name")
+    actions = ["void_grants"]
+
+    @admin.display(description="amount")
+    def amount_display(self, obj: CreditGrant) -> str:
+        return _money(obj.amount_cents, obj.currency)
+
+    @admin.display(description="remaining")
+    def remaining_display(self, obj: CreditGrant) -> str:
+        return _money(obj.remaining_cents, obj.currency)
+
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("ledger.change_creditgrant")
+
+    @admin.action(description="Void selected grants (forfeit the unburned remainder)", permissions=["void"])
+    def void_grants(self, request: HttpRequest, queryset: QuerySet[CreditGrant]):
+        return reason_action(
+            self, request, queryset.select_related("organization"), title="Void credit grants",
+            describe=lambda g: f"{g.public_id} {g.customer}: {_money(g.remaining_cents, g.currency)} left",
+            perform=lambda g, actor, reason: credit_services.credit_grant_void(
+                organization=g.organization, grant_id=g.public_id, actor=actor, reason=reason),
+        )

@@ -270,8 +270,9 @@ class CreditGrant(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(amount_cents__gt=0), name="ledger_grant_amount_pos"),
-            models.CheckConstraint(condition=Q(remaining_cents__gte=0) & Q(remaining_cents__lte=models.F("amount_cents")),
-                                   name="ledger_grant_remaining_range"),
+            models.CheckConstraint(
+                condition=Q(remaining_cents__gte=0) & Q(remaining_cents__lte=models.F("amount_cents")),
+                name="ledger_grant_remaining_range"),
         ]
         indexes = [
             models.Index(fields=["organization", "customer", "currency"], condition=Q(remaining_cents__gt=0),

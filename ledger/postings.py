@@ -8,6 +8,10 @@ Accounts are passed in; nothing here touches the database. Debit/credit per acco
 - expiry:         Dr wallet         / Cr breakage
 - hold:           Dr holds (memo)   / Cr holds_control
 - hold removed:   Dr holds_control  / Cr holds (memo)
+- credit grant:   Dr promotions (or funding, for purchased credits) / Cr the grant's own account
+- credit burn:    Dr each burned grant's account / Cr credits_applied (or the account the caller settles)
+- credit void:    Dr grant / Cr the house account that funded it (the grant is reversed)
+- credit expiry:  Dr grant / Cr breakage
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ def hold_place(*, holds: Account, control: Account, amount: int) -> list[Leg]:
 
 def hold_remove(*, holds: Account, control: Account, amount: int) -> list[Leg]:
     return transfer(debit=control, credit=holds, amount=amount)
+
+
+def credit_burn(*, takes: list[tuple[Account, int]], settle: Account) -> list[Leg]:
+    """One debit per grant account burned, one credit for the total to ``settle``."""
+    legs = [Leg(account, Entry.DEBIT, amount) for account, amount in takes if amount > 0]
+    return legs + [Leg(settle, Entry.CREDIT, sum(leg.amount for leg in legs))]
 
 
 def running_deltas(legs: list[Leg]) -> dict[int, tuple[int, int]]:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
-from ledger.models import Account, BalanceTransaction, Hold
+from ledger.models import Account, BalanceTransaction, CreditGrant, Hold
 from ledger.services import USAGE_TAG
 
 
@@ -62,6 +64,33 @@ def hold_get(*, organization: Organization, hold_id: str) -> Hold:
     return hold
 
 
+def credit_grant_list(*, organization: Organization, user: str) -> QuerySet[CreditGrant]:
+    """Every grant of the user (active, voided, expired, exhausted), oldest first."""
+    return CreditGrant.objects.filter(organization=organization, customer=user).order_by("pk")
+
+
+def credit_grant_get(*, organization: Organization, grant_id: str) -> CreditGrant:
+    grant = CreditGrant.objects.filter(organization=organization, public_id=grant_id).first()
+    if grant is None:
+        raise NotFound("credit grant not found", param="id")
+    return grant
+
+
+def credit_balance(*, organization: Organization, user: str, now: datetime | None = None) -> dict[str, int]:
+    """Σ remaining of the user's active grants per currency (credits.md §4); currencies without an active
+    grant are absent."""
+    now = now or timezone.now()
+    rows = (CreditGrant.objects
+            .filter(organization=organization, customer=user, voided_at__isnull=True, remaining_cents__gt=0,
+                    effective_at__lte=now)
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=now))
+            .values_list("currency", "remaining_cents"))
+    totals: dict[str, int] = {}
+    for currency, remaining in rows:
+        totals[currency] = totals.get(currency, 0) + remaining
+    return dict(sorted(totals.items()))
+
+
 @dataclass
 class AuditReport:
     accounts_checked: int
@@ -92,6 +121,21 @@ SELECT w.id, w.organization_id, w.customer, w.currency,
  WHERE w.kind = 'wallet'
 """
 
+_GRANT_DRIFT = """
+SELECT g.public_id, g.remaining_cents,
+       COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END), 0) AS from_entries,
+       g.amount_cents - g.voided_cents - g.expired_cents
+         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount ELSE 0 END), 0) AS from_history
+  FROM ledger_creditgrant g
+  LEFT JOIN ledger_entry e ON e.account_id = g.account_id
+  LEFT JOIN ledger_balancetransaction t ON t.id = e.transaction_id
+ GROUP BY g.id, g.public_id, g.remaining_cents, g.amount_cents, g.voided_cents, g.expired_cents
+HAVING g.remaining_cents <> COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END), 0)
+    OR g.remaining_cents <> g.amount_cents - g.voided_cents - g.expired_cents
+         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount ELSE 0 END), 0)
+ LIMIT 100
+"""
+
 _CURRENCY_TOTALS = """
 SELECT a.organization_id, e.currency,
        SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE 0 END),
@@ -110,8 +154,8 @@ HAVING COUNT(e.id) < 2 OR SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE
 
 
 def ledger_audit() -> AuditReport:
-    """Recompute every wallet's running figures from entries and check Σ debits = Σ credits per
-    (organization, currency) and per transaction. Read-only."""
+    """Recompute every wallet's running figures and every credit grant's remainder from entries, and check
+    Σ debits = Σ credits per (organization, currency) and per transaction. Read-only."""
     drift: list[str] = []
     imbalances: list[str] = []
     checked = 0
@@ -127,6 +171,10 @@ def ledger_audit() -> AuditReport:
                 drift.append(f"wallet {wid} ({customer} {currency}, org {org_id}): expiring {exp} != lots {exp_l}")
             if exp_l > max(0, bal_e):
                 drift.append(f"wallet {wid} ({customer} {currency}): unspent lots {exp_l} exceed balance {bal_e}")
+        cursor.execute(_GRANT_DRIFT)
+        for grant_id, remaining, from_entries, from_history in cursor.fetchall():
+            drift.append(f"credit grant {grant_id}: remaining {remaining} != entries {from_entries} "
+                         f"(granted − burned − voided − expired = {from_history})")
         cursor.execute(_CURRENCY_TOTALS)
         for org_id, currency, debits, credits in cursor.fetchall():
             if debits != credits:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ledger import services
+from ledger import credit_services, services
 
 # Per-item tasks: short, retried with backoff and jitter on connection errors only.
 ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),
@@ -38,3 +38,17 @@ def holds_expire_sweep() -> int:
 def hold_expire(organization_id: int, hold_id: str) -> str | None:
     hold = services.hold_expire(organization_id=organization_id, hold_id=hold_id)
     return hold.public_id if hold else None
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def credit_grants_expire_sweep() -> int:
+    ids = credit_services.credit_grants_due(limit=5000)
+    for grant_pk in ids:
+        credit_grant_expire.delay(grant_pk)
+    return len(ids)
+
+
+@shared_task(**ITEM_TASK)
+def credit_grant_expire(grant_pk: int) -> str | None:
+    grant = credit_services.credit_grant_expire(grant_pk=grant_pk)
+    return grant.public_id if grant else None

@@ -11,11 +11,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from billing_project.core import services
-from billing_project.core.models import ApiKey, IdempotencyRecord, Organization
+from billing_project.core.errors import ApplicationError
+from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization
 
 
 class NoWriteMixin:
@@ -40,6 +43,45 @@ class ReadOnlyAdmin(NoWriteMixin, admin.ModelAdmin):
         # Every column, including those a form would leave out (public ids, timestamps), then extras.
         columns = [f.name for f in self.opts.concrete_fields if not f.primary_key]
         return [*columns, *(name for name in self.readonly_fields if name not in columns)]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="Why? Kept in the audit log with your username.")
+
+
+def reason_action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, title: str,
+                  perform, describe=str) -> TemplateResponse | None:
+    """An admin action that asks for a reason first, then calls ``perform(obj, actor=, reason=)`` per object.
+
+    ``perform`` is a service call (it writes the audit record); application errors are reported per
+    object and never abort the others."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done, failed = 0, []
+        for obj in queryset:
+            try:
+                perform(obj, actor=request.user.get_username(), reason=form.cleaned_data["reason"])
+            except ApplicationError as exc:
+                failed.append(f"{describe(obj)}: {exc.message}")
+                continue
+            model_admin.log_change(request, obj, f"{title}: {form.cleaned_data['reason']}")
+            done += 1
+        model_admin.message_user(request, f"{title}: {done} done.", messages.SUCCESS)
+        for failure in failed:
+            model_admin.message_user(request, failure, messages.WARNING)
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "objects": [describe(obj) for obj in queryset],
+        "queryset": queryset,
+        "form": form,
+        "action": request.POST.get("action"),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "opts": model_admin.opts,
+    }
+    return TemplateResponse(request, "admin/reason_action.html", context)
 
 
 class TextInputFilter(admin.SimpleListFilter):
@@ -167,3 +209,11 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     fields = ("organization", "key", "fingerprint", "method", "path", "status", "response_status",
               "response_content_type", "created_at")
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "actor", "action", "object_type", "object_id", "reason", "organization")
+    list_filter = ("action", "object_type", "organization")
+    search_fields = ("object_id", "actor")
+    date_hierarchy = "created_at"

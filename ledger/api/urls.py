@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ledger.api import views
+from ledger.api import credits, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("holds", views.HoldViewSet, basename="hold")
@@ -14,5 +14,8 @@ urlpatterns = [
     path("credit", views.StarterCreditView.as_view(), name="starter-credit"),
     path("refund", views.RefundView.as_view(), name="refund"),
     path("zap", views.ZapView.as_view(), name="zap"),
+    path("credit-grants", credits.CreditGrantsView.as_view(), name="credit-grants"),
+    path("credit-grants/<str:grant_id>/void", credits.CreditGrantVoidView.as_view(), name="credit-grant-void"),
+    path("credit-balance", credits.CreditBalanceView.as_view(), name="credit-balance"),
     *router.urls,
 ]

@@ -7,6 +7,7 @@ import html
 import re
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.db import connection
@@ -14,14 +15,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing_project.core import services as core_services
-from billing_project.core.models import ApiKey, IdempotencyRecord, Organization, api_key_hash
-from ledger import services
-from ledger.models import Account, BalanceTransaction, Entry, Hold, Lot
+from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization, api_key_hash
+from ledger import credit_services, services
+from ledger.models import Account, BalanceTransaction, CreditGrant, Entry, Hold, Lot
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db
 
 LEDGER_MODELS = (Account, BalanceTransaction, Entry, Hold, Lot)
+PROJECT_APPS = ("core", "ledger", "invoicing", "subscriptions", "payments", "webhooks")
 READ_ONLY_MODELS = (*LEDGER_MODELS, BillingEvent, IdempotencyRecord)
 
 
@@ -47,12 +49,16 @@ def state(org_acme, org_globex, api):
     euro = services.deposit_create(organization=org_globex, user="carol", amount=700, currency="eur")
     response = api.post("/deposit", {"user": "dave", "amount": 300}, idempotency_key="api-dep-1")
     assert response.status_code == 201, response.content
-    return {"deposit": deposit, "usage": usage, "hold": hold, "starter": starter, "euro": euro}
+    grant = credit_services.credit_grant_create(organization=org_acme, user="erin", amount_cents=1_500)
+    voided = credit_services.credit_grant_void(organization=org_acme, grant_id=credit_services.credit_grant_create(
+        organization=org_acme, user="erin", amount_cents=40).public_id, actor="staff", reason="test")
+    return {"deposit": deposit, "usage": usage, "hold": hold, "starter": starter, "euro": euro, "grant": grant,
+            "voided": voided}
 
 
 def test_every_model_of_ours_is_registered():
-    ours = {m for m in admin.site._registry if m._meta.app_label in {"core", "ledger", "webhooks"}}
-    assert ours == {Organization, ApiKey, IdempotencyRecord, *LEDGER_MODELS, BillingEvent}
+    models = {m for m in apps.get_models() if m._meta.app_label in PROJECT_APPS}
+    assert models - set(admin.site._registry) == set()
 
 
 def test_changelists_and_detail_pages_render_with_data(admin_client, state):
@@ -67,6 +73,8 @@ def test_changelists_and_detail_pages_render_with_data(admin_client, state):
         Hold: hold.public_id,
         Lot: str(Lot.objects.get(transaction=starter).wallet),
         BillingEvent: "balance_transaction.created",
+        CreditGrant: "$15.00",
+        AuditLog: "credit_grant.void",
     }
     for model, text in expected.items():
         assert text in changelist(admin_client, model), model
