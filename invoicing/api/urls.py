@@ -1,3 +1,9 @@
-from invoicing.api import metering_urls, pricing_urls
+from django.urls import path
 
-urlpatterns = [*metering_urls.urlpatterns, *pricing_urls.urlpatterns]
+from invoicing.api import metering_urls, preview, pricing_urls
+
+urlpatterns = [
+    *metering_urls.urlpatterns,
+    *pricing_urls.urlpatterns,
+    path("invoice-preview", preview.InvoicePreviewView.as_view(), name="invoice-preview"),
+]
