@@ -60,13 +60,15 @@ def op_get_usage(organization, *, user: str, currency, query_params) -> dict:
     return {"user": user, "count": len(usage), "usage": usage, "hasMore": has_more}
 
 
-def op_record_usage(organization, data: dict) -> tuple[int, dict]:
+def op_record_usage(organization, data: dict, *, recorder=services.usage_record) -> tuple[int, dict]:
+    """``recorder`` is ``ledger.services.usage_record`` or a higher app's service with the same signature
+    (``invoicing`` adds the usage meter event in the same transaction; see invoicing/api/usage.py)."""
     v = validated(s.UsageIn, data)
     if v["amount"] == 0:
         return http.HTTP_200_OK, {"user": v["user"], "amount": 0, "status": "skipped"}
     metadata = {key: v[key] for key in ("model", "provider", "promptTokens", "completionTokens", "totalTokens",
                                         "requestId", "premium", "stream", "status", "clientIp")}
-    txn = services.usage_record(
+    txn = recorder(
         organization=organization, user=v["user"], amount=v["amount"], currency=v["currency"],
         notes=f"API usage: {v['model']} ({v['totalTokens']} tokens)", metadata=metadata,
         request_id=v["requestId"] or None,
@@ -113,6 +115,8 @@ class BalanceAllView(APIView):
 
 
 class UsageView(APIView):
+    usage_recorder = staticmethod(services.usage_record)
+
     @extend_schema(parameters=[USER_Q, OpenApiParameter("currency", str), *PAGING], responses=s.UsageListOut,
                    summary="List a user's API-usage withdrawals, newest first")
     def get(self, request):
@@ -123,7 +127,7 @@ class UsageView(APIView):
     @extend_schema(request=s.UsageIn, responses={201: s.UsageRecordedOut, 200: s.UsageRecordedOut},
                    summary="Record the cost of one API call (withdrawal); amount 0 → skipped")
     def post(self, request):
-        status, out = op_record_usage(request.organization, body(request))
+        status, out = op_record_usage(request.organization, body(request), recorder=self.usage_recorder)
         return Response(out, status=status)
 
 
@@ -231,7 +235,7 @@ _STORE_MESSAGES = {
 }
 
 
-def _zap_call(organization, method: str, params: dict, query_params) -> dict:
+def _zap_call(organization, method: str, params: dict, query_params, recorder) -> dict:
     if method == "billing.getBalance":
         return op_get_balance(organization, user=_zap_user(params), currency=params.get("currency"))
     if method == "billing.getBalanceAll":
@@ -240,7 +244,7 @@ def _zap_call(organization, method: str, params: dict, query_params) -> dict:
         return op_get_usage(organization, user=_zap_user(params), currency=params.get("currency"),
                             query_params={})
     if method == "billing.recordUsage":
-        return op_record_usage(organization, params)[1]
+        return op_record_usage(organization, params, recorder=recorder)[1]
     if method == "billing.deposit":
         return op_deposit(organization, params)[1]
     raise _ZapError(-32601, f"method not found: {method}")
@@ -248,6 +252,8 @@ def _zap_call(organization, method: str, params: dict, query_params) -> dict:
 
 class ZapView(APIView):
     """JSON-RPC-style envelope over the five balance operations (spec ledger.md §9)."""
+
+    usage_recorder = staticmethod(services.usage_record)
 
     @extend_schema(request=s.ZapIn, responses={200: s.ZapOut, 400: s.ZapOut},
                    summary="ZAP dispatch: billing.getBalance | getBalanceAll | getUsage | recordUsage | deposit")
@@ -270,7 +276,7 @@ class ZapView(APIView):
                 raise _ZapError(-32601, f"method not found: {method}")
             if not isinstance(params, dict):
                 raise _ZapError(-32602, "invalid params: params must be an object")
-            result = _zap_call(request.organization, method, params, request.query_params)
+            result = _zap_call(request.organization, method, params, request.query_params, self.usage_recorder)
         except _ZapError as exc:
             return Response({"id": rpc_id, "error": {"code": exc.code, "message": exc.message}})
         except ApplicationError as exc:

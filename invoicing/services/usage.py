@@ -1,0 +1,41 @@
+"""API usage that is both charged and metered (ledger.md §5 step 3, fixed).
+
+The original wrote the ``api-usage`` meter event in a goroutine after the response, with the cost in
+cents as its value and no dedupe. Here the withdrawal and the meter event commit in ONE database
+transaction (both or neither), the event's value is the call's ``totalTokens`` (the usage; its cost is
+already on the ledger), its dimensions are ``model`` and ``provider``, and the ``requestId`` is its
+idempotency key, so a retried call is charged once and metered once. ZAP ``billing.recordUsage`` does
+the same (the original silently skipped the event there)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from billing_project.core.models import Organization
+from invoicing.models import Meter
+from invoicing.services import metering
+from ledger import services as ledger_services
+from ledger.models import BalanceTransaction
+
+USAGE_METER_EVENT_NAME = "api-usage"
+
+
+def usage_record_metered(*, organization: Organization, user: str, amount: int, currency: str, notes: str = "",
+                         metadata: dict[str, Any] | None = None, request_id: str | None = None) -> BalanceTransaction:
+    """``ledger.services.usage_record`` plus, when the organization has an ``api-usage`` meter, its meter
+    event, in the same transaction. Locking and idempotency: those of both services (wallet row lock;
+    ``requestId`` keys the withdrawal and the event)."""
+    metadata = metadata or {}
+    with transaction.atomic():
+        txn = ledger_services.usage_record(organization=organization, user=user, amount=amount, currency=currency,
+                                           notes=notes, metadata=metadata, request_id=request_id)
+        meter = (Meter.objects.filter(organization=organization, event_name=USAGE_METER_EVENT_NAME)
+                 .values_list("public_id", flat=True).first())
+        if meter is not None:
+            dimensions = {k: str(metadata[k]) for k in ("model", "provider") if metadata.get(k)}
+            metering.meter_event_record(organization=organization, event=metering.MeterEventInput(
+                meter_id=meter, customer=user, value=int(metadata.get("totalTokens") or 0),
+                timestamp=txn.created_at, idempotency_key=request_id or None, dimensions=dimensions or None))
+    return txn
