@@ -124,6 +124,9 @@ class MeterUniqueValue(models.Model):
             models.UniqueConstraint(fields=["meter", "customer", "bucket", "value"], name="invoicing_unique_uniq"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.meter_id}/{self.customer}@{self.bucket:%Y-%m-%dT%H}: {self.value}"
+
 
 class PricingRule(models.Model):
     MODEL_PER_UNIT = "per_unit"

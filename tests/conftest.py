@@ -30,6 +30,9 @@ class Api:
     def get(self, path: str, params: dict | None = None, **headers):
         return self.client.get(self._url(path), params or {}, **headers)
 
+    def delete(self, path: str, **headers):
+        return self.client.delete(self._url(path), **headers)
+
     def post(self, path: str, body=None, *, raw: bytes | str | None = None, idempotency_key: str | None = None,
              **headers):
         if idempotency_key is not None:

@@ -1,0 +1,105 @@
+"""Pricing-rule services (writes).
+
+Invariants
+- At most one *active* rule per (organization, meter, plan): the partial unique constraint
+  ``invoicing_pricing_rule_active_uniq`` decides races; the loser gets a 409 ``pricing_rule_exists``.
+- A rule prices a meter of its own organization, in the meter's currency, and its fields fit its model
+  (``pricing.rule_check``): tier models carry checked tiers, ``package`` a size ≥ 1, no model carries a
+  field it does not use.
+- Rules are never updated in place: deleting sets ``deleted_at`` (invoices already built keep their
+  figures); a new rule for the same meter and plan may then be created.
+- Every change publishes ``pricing_rule.created`` / ``pricing_rule.deleted`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing_project.core.errors import Conflict, NotFound, ValidationError
+from billing_project.core.models import Organization
+from billing_project.core.money import currency_normalize
+from billing_project.core.times import rfc3339
+from invoicing import pricing
+from invoicing.models import Meter, PricingRule
+from webhooks import services as webhook_services
+
+ACTIVE_UNIQUE = "invoicing_pricing_rule_active_uniq"
+
+
+def pricing_rule_data(rule: PricingRule) -> dict[str, Any]:
+    """The API body of a rule (also the payload of its events)."""
+    return {
+        "id": rule.public_id,
+        "meterId": rule.meter.public_id,
+        "planId": rule.plan_id,
+        "model": rule.model,
+        "currency": rule.currency,
+        "unitPrice": rule.unit_price,
+        "unitPriceDecimal": pricing.price_decimal_format(rule.unit_price_decimal),
+        "packageSize": rule.package_size if rule.model == pricing.PACKAGE else None,
+        "tiers": rule.tiers,
+        "createdAt": rfc3339(rule.created_at),
+    }
+
+
+def pricing_rule_create(*, organization: Organization, meter_id: str, plan_id: str = "",
+                        model: str = pricing.PER_UNIT, currency: str | None = None, unit_price: int = 0,
+                        unit_price_decimal: Decimal | None = None, tiers: list[pricing.Tier] | None = None,
+                        package_size: int | None = None, metadata: dict[str, Any] | None = None) -> PricingRule:
+    """Create the active rule for (meter, plan). ``currency`` ``None`` → the meter's currency.
+
+    No locking: a concurrent duplicate is refused by the partial unique constraint (409). Not idempotent
+    by itself (a replay is a 409). Publishes ``pricing_rule.created``."""
+    meter = Meter.objects.filter(organization=organization, public_id=meter_id).first()
+    if meter is None:
+        raise ValidationError(f"unknown meter {meter_id}", param="meterId", code="unknown_meter")
+    currency = meter.currency if currency is None else currency_normalize(currency)
+    if currency != meter.currency:
+        raise ValidationError(f"currency {currency} does not match the meter's currency {meter.currency}",
+                              param="currency", code="currency_mismatch")
+    model = pricing.model_normalize(model)
+    pricing.rule_check(model=model, unit_price=unit_price, unit_price_decimal=unit_price_decimal, tiers=tiers,
+                       package_size=package_size)
+    rule = PricingRule(
+        organization=organization, meter=meter, plan_id=plan_id or "", model=model, currency=currency,
+        unit_price=unit_price, unit_price_decimal=unit_price_decimal, package_size=package_size,
+        tiers=pricing.tiers_dump(tiers) if tiers is not None and model in pricing.TIER_MODELS else None,
+        metadata=metadata or {},
+    )
+    try:
+        with transaction.atomic():
+            rule.save()
+            webhook_services.event_publish(organization=organization, type="pricing_rule.created",
+                                           object_type="pricing_rule", object_id=rule.public_id,
+                                           data=pricing_rule_data(rule))
+    except IntegrityError as exc:
+        if ACTIVE_UNIQUE not in str(exc):
+            raise
+        existing = (PricingRule.objects.filter(organization=organization, meter=meter, plan_id=rule.plan_id,
+                                               deleted_at__isnull=True)
+                    .values_list("public_id", flat=True).first())
+        raise Conflict(f"a pricing rule for this meter and plan already exists ({existing or 'just deleted'})",
+                       param="planId", code="pricing_rule_exists")
+    return rule
+
+
+def pricing_rule_delete(*, organization: Organization, rule_id: str) -> PricingRule:
+    """Soft-delete an active rule (sets ``deleted_at``).
+
+    Locks the rule row, so of two concurrent deletes one succeeds and the other gets 404. Publishes
+    ``pricing_rule.deleted``."""
+    with transaction.atomic():
+        rule = (PricingRule.objects.select_for_update(of=("self",)).select_related("meter")
+                .filter(organization=organization, public_id=rule_id, deleted_at__isnull=True).first())
+        if rule is None:
+            raise NotFound("pricing rule not found", param="id")
+        rule.deleted_at = timezone.now()
+        rule.save(update_fields=["deleted_at", "updated_at"])
+        webhook_services.event_publish(organization=organization, type="pricing_rule.deleted",
+                                       object_type="pricing_rule", object_id=rule.public_id,
+                                       data=pricing_rule_data(rule))
+    return rule
