@@ -1,0 +1,245 @@
+"""Metering HTTP interface: meters, meter-event batches and the usage summary.
+
+``POST /meter-events`` is the hot path: its body is checked by a hand-written loop (no DRF serializer
+per event) and stored by one service call; the serializers below document it for the schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, viewsets
+from rest_framework import status as http
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
+from billing_project.core.api.inputs import body, query_required, validated
+from billing_project.core.errors import ValidationError
+from billing_project.core.money import INT64_MAX, INT64_MIN
+from billing_project.core.times import parse_period, parse_rfc3339
+from invoicing.models import Meter
+from invoicing.selectors import metering as selectors
+from invoicing.services import metering as services
+from invoicing.services.metering import MeterEventInput
+
+MAX_DIMENSIONS = 50
+MAX_DIMENSION_LENGTH = 255
+
+
+# --- serializers ------------------------------------------------------------------------------------
+
+class MeterIn(serializers.Serializer):
+    name = StrictCharField(max_length=255)
+    eventName = StrictCharField(max_length=255)
+    aggregationType = StrictCharField(required=False, default=Meter.AGG_SUM, allow_blank=True, max_length=20,
+                                      help_text="sum (default), count, last, max or unique_count")
+    currency = StrictCharField(required=False, default="usd", allow_blank=True)
+    dimensions = serializers.ListField(child=StrictCharField(max_length=100, allow_blank=True), required=False,
+                                       allow_null=True, default=None, max_length=MAX_DIMENSIONS)
+    uniqueDimension = StrictCharField(required=False, default="", allow_blank=True, max_length=100,
+                                      help_text="unique_count only (required there): the dimension counted")
+
+
+class MeterOut(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    eventName = serializers.CharField()
+    aggregationType = serializers.ChoiceField(choices=Meter.AGGREGATIONS)
+    currency = serializers.CharField()
+    dimensions = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    uniqueDimension = serializers.CharField(required=False, help_text="only for unique_count meters")
+    createdAt = serializers.DateTimeField()
+
+
+class MeterListOut(serializers.Serializer):
+    meters = MeterOut(many=True)
+    count = serializers.IntegerField()
+
+
+class MeterEventIn(serializers.Serializer):
+    meterId = StrictCharField()
+    userId = StrictCharField(max_length=255)
+    value = StrictIntegerField(required=False, default=0)
+    timestamp = serializers.DateTimeField(required=False, help_text="RFC 3339; default now; at most "
+                                          "METER_EVENT_MAX_AGE_DAYS (35) days old and 1 hour ahead")
+    idempotency = StrictCharField(required=False, max_length=255,
+                                  help_text="dedupe key, unique per meter: a replay reports duplicate "
+                                  "(same payload) or conflict (different payload)")
+    dimensions = StrictDictField(child=serializers.CharField(), required=False)
+
+
+class MeterEventBatchIn(serializers.Serializer):
+    events = MeterEventIn(many=True, help_text="1 to 100 events")
+
+
+class MeterEventResultOut(serializers.Serializer):
+    id = serializers.CharField()
+    status = serializers.ChoiceField(choices=[services.STATUS_CREATED, services.STATUS_DUPLICATE,
+                                              services.STATUS_CONFLICT])
+
+
+class MeterEventBatchOut(serializers.Serializer):
+    events = MeterEventResultOut(many=True)
+    count = serializers.IntegerField()
+
+
+class MeterUsageSummaryOut(serializers.Serializer):
+    meterId = serializers.CharField()
+    meterName = serializers.CharField()
+    userId = serializers.CharField()
+    aggregationType = serializers.CharField()
+    value = serializers.IntegerField()
+    eventCount = serializers.IntegerField()
+    periodStart = serializers.CharField()
+    periodEnd = serializers.CharField()
+
+
+# --- meters -----------------------------------------------------------------------------------------
+
+class MeterViewSet(viewsets.GenericViewSet):
+    lookup_value_regex = "[^/]+"
+    serializer_class = MeterOut
+    filter_backends: list = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller organization
+            return Meter.objects.none()
+        return selectors.meter_list(organization=self.request.organization)
+
+    @extend_schema(responses=MeterListOut, summary="List meters in creation order")
+    def list(self, request):
+        meters = [services.meter_data(m) for m in self.get_queryset()]
+        return Response({"meters": meters, "count": len(meters)})
+
+    @extend_schema(responses=MeterOut, summary="Get a meter")
+    def retrieve(self, request, pk=None):
+        return Response(services.meter_data(selectors.meter_get(organization=request.organization, meter_id=pk)))
+
+    @extend_schema(request=MeterIn, responses={201: MeterOut},
+                   summary="Create a meter (eventName unique per organization: 409 when taken)")
+    def create(self, request):
+        v = validated(MeterIn, body(request))
+        meter = services.meter_create(
+            organization=request.organization, name=v["name"], event_name=v["eventName"],
+            aggregation_type=v["aggregationType"], currency=v["currency"], dimensions=v["dimensions"],
+            unique_dimension=v["uniqueDimension"],
+        )
+        return Response(services.meter_data(meter), status=http.HTTP_201_CREATED)
+
+
+# --- meter events -----------------------------------------------------------------------------------
+
+def _bad(index: int, field: str, message: str) -> ValidationError:
+    where = f"events[{index}].{field}" if field else f"events[{index}]"
+    return ValidationError(f"invalid request body: {where} {message}", param=where, code="invalid_request_body")
+
+
+def _dimension_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    return None
+
+
+def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
+    """Check the JSON types of a ``{"events": [...]}`` body and build service inputs (whole batch)."""
+    raw = data.get("events")
+    if raw is None or raw == []:
+        raise ValidationError("at least one event is required", param="events", code="parameter_missing")
+    if not isinstance(raw, list):
+        raise ValidationError("invalid request body: events must be an array", param="events",
+                              code="invalid_request_body")
+    if len(raw) > services.MAX_BATCH:
+        raise ValidationError(f"maximum {services.MAX_BATCH} events per batch", param="events",
+                              code="batch_too_large")
+    out: list[MeterEventInput] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise _bad(i, "", "must be an object")
+        meter_id = item.get("meterId")
+        if meter_id is not None and not isinstance(meter_id, str):
+            raise _bad(i, "meterId", "must be a string")
+        meter_id = (meter_id or "").strip()
+        if not meter_id:
+            raise ValidationError(services.MSG_METER_REQUIRED, param=f"events[{i}].meterId", code="parameter_missing")
+        user = item.get("userId")
+        if user is not None and not isinstance(user, str):
+            raise _bad(i, "userId", "must be a string")
+        user = (user or "").strip()
+        if not user:
+            raise ValidationError(services.MSG_USER_REQUIRED, param=f"events[{i}].userId", code="parameter_missing")
+        value = item.get("value", 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(i, "value", "must be an integer")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise _bad(i, "value", "must fit in a signed 64-bit integer")
+        timestamp = item.get("timestamp")
+        if timestamp is not None and timestamp != "":
+            parsed = parse_rfc3339(timestamp)
+            if parsed is None:
+                raise ValidationError(f"invalid timestamp format: {timestamp} (expected RFC 3339)",
+                                      param=f"events[{i}].timestamp", code="invalid_timestamp")
+            timestamp = parsed
+        else:
+            timestamp = None
+        key = item.get("idempotency")
+        if key is not None and not isinstance(key, str):
+            raise _bad(i, "idempotency", "must be a string")
+        dims = item.get("dimensions")
+        if dims is not None:
+            if not isinstance(dims, dict):
+                raise _bad(i, "dimensions", "must be an object")
+            if len(dims) > MAX_DIMENSIONS:
+                raise _bad(i, "dimensions", f"must have at most {MAX_DIMENSIONS} entries")
+            normalized = {}
+            for name, dim_value in dims.items():
+                text = _dimension_text(dim_value)
+                if text is None:
+                    raise _bad(i, f"dimensions.{name}", "must be a string, number or boolean")
+                if len(name) > MAX_DIMENSION_LENGTH or len(text) > MAX_DIMENSION_LENGTH:
+                    raise _bad(i, f"dimensions.{name}", f"must be at most {MAX_DIMENSION_LENGTH} characters")
+                normalized[name] = text
+            dims = normalized
+        out.append(MeterEventInput(meter_id=meter_id, customer=user, value=value, timestamp=timestamp,
+                                   idempotency_key=key or None, dimensions=dims))
+    return out
+
+
+class MeterEventsView(APIView):
+    @extend_schema(request=MeterEventBatchIn, responses={201: MeterEventBatchOut},
+                   summary="Record 1–100 meter events atomically (whole batch validated first; "
+                   "per-meter idempotency keys → created / duplicate / conflict)")
+    def post(self, request):
+        events = events_parse(body(request))
+        results = services.meter_events_record(organization=request.organization, events=events)
+        return Response({"events": [{"id": r.id, "status": r.status} for r in results], "count": len(results)},
+                        status=http.HTTP_201_CREATED)
+
+
+class MeterEventSummaryView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("meterId", str, required=True),
+            OpenApiParameter("userId", str, description="absent → all customers"),
+            OpenApiParameter("periodStart", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), inclusive"),
+            OpenApiParameter("periodEnd", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), exclusive"),
+        ],
+        responses=MeterUsageSummaryOut,
+        summary="Aggregate a meter's events over [periodStart, periodEnd)",
+    )
+    def get(self, request):
+        meter_id = query_required(request, "meterId")
+        raw_start = request.query_params.get("periodStart", "")
+        raw_end = request.query_params.get("periodEnd", "")
+        start, end = parse_period(raw_start, raw_end)
+        meter = selectors.meter_get(organization=request.organization, meter_id=meter_id, param="meterId")
+        user = (request.query_params.get("userId") or "").strip()
+        usage = selectors.meter_usage(meter=meter, customer=user or None, start=start, end=end)
+        return Response({
+            "meterId": meter.public_id, "meterName": meter.name, "userId": user,
+            "aggregationType": meter.aggregation_type, "value": usage.value, "eventCount": usage.event_count,
+            "periodStart": raw_start, "periodEnd": raw_end,
+        })

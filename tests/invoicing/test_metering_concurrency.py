@@ -1,0 +1,127 @@
+"""Concurrency on real PostgreSQL: threads (each with its own connection) posting meter-event batches."""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, timedelta
+
+import pytest
+from django.db import connections
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing_project.core.times import rfc3339
+from invoicing.models import MeterEvent, MeterRollup, MeterUniqueValue
+from invoicing.selectors import metering as selectors
+from tests.conftest import Api
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALICE = "hanzo/alice"
+
+
+def _run(threads: int, fn):
+    def wrapped(i):
+        try:
+            return fn(i)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(wrapped, range(threads)))
+
+
+def _meter(api: Api, **extra) -> dict:
+    r = api.post("/meters", {"name": "Tokens", "eventName": "tokens", **extra})
+    assert r.status_code == 201, r.content
+    return r.json()
+
+
+def _at() -> str:
+    return rfc3339((timezone.now() - timedelta(hours=3)).astimezone(UTC).replace(minute=7, second=0, microsecond=0))
+
+
+def test_same_100_key_batch_from_8_threads_is_stored_once(acme_key):
+    api = Api(acme_key)
+    meter = _meter(api)
+    at = _at()
+    batch = [{"meterId": meter["id"], "userId": ALICE, "value": i, "timestamp": at, "idempotency": f"k{i}"}
+             for i in range(100)]
+
+    start = threading.Barrier(8)
+
+    def worker(i: int) -> dict:
+        events = list(batch)
+        random.Random(i).shuffle(events)  # different key orders must not deadlock either
+        client = Api(acme_key)
+        client.get("/meters")  # connect and authenticate before the race
+        start.wait()
+        r = client.post("/meter-events", {"events": events})
+        assert r.status_code == 201, r.content
+        body = r.json()
+        return {e["idempotency"]: out for e, out in zip(events, body["events"], strict=True)}
+
+    responses = _run(8, worker)
+    assert MeterEvent.objects.count() == 100
+    rollup = MeterRollup.objects.get()
+    assert (rollup.event_count, rollup.value_sum) == (100, sum(range(100)))
+    ids = dict(MeterEvent.objects.values_list("idempotency_key", "public_id"))
+    created = {key: 0 for key in ids}
+    for by_key in responses:
+        for key, out in by_key.items():
+            assert out["status"] in ("created", "duplicate"), out
+            assert out["id"] == ids[key]
+            created[key] += out["status"] == "created"
+    assert set(created.values()) == {1}  # each key reported created exactly once across all threads
+
+
+def test_overlapping_key_sets_from_12_threads(acme_key):
+    """Each thread sends a random 60 of 120 keys (same payload per key): the union is stored once."""
+    api = Api(acme_key)
+    meter = _meter(api)
+    at = _at()
+
+    def worker(i: int) -> list[tuple[str, dict]]:
+        keys = random.Random(i).sample(range(120), 60)
+        events = [{"meterId": meter["id"], "userId": ALICE, "value": k, "timestamp": at, "idempotency": f"k{k}"}
+                  for k in keys]
+        client = Api(acme_key)
+        client.get("/meters")
+        r = client.post("/meter-events", {"events": events})
+        assert r.status_code == 201, r.content
+        return [(e["idempotency"], out) for e, out in zip(events, r.json()["events"], strict=True)]
+
+    results = [pair for batch in _run(12, worker) for pair in batch]
+    sent = {key for key, _ in results}
+    ids = dict(MeterEvent.objects.values_list("idempotency_key", "public_id"))
+    assert set(ids) == sent
+    assert sorted(key for key, out in results if out["status"] == "created") == sorted(sent)
+    assert all(out["status"] in ("created", "duplicate") and out["id"] == ids[key] for key, out in results)
+    rollup = MeterRollup.objects.get()
+    assert (rollup.event_count, rollup.value_sum) == (len(sent), sum(int(k[1:]) for k in sent))
+
+
+def test_disjoint_batches_on_one_rollup_row_add_up(acme_key):
+    """16 threads × 5 batches of 20 key-less events into the same (meter, customer, hour) bucket."""
+    api = Api(acme_key)
+    meter = _meter(api, aggregationType="unique_count", uniqueDimension="model")
+    at = _at()
+
+    def worker(i: int) -> int:
+        client = Api(acme_key)
+        for n in range(5):
+            events = [{"meterId": meter["id"], "userId": ALICE, "value": i + n, "timestamp": at,
+                       "dimensions": {"model": f"m{(i + n + j) % 7}"}} for j in range(20)]
+            r = client.post("/meter-events", {"events": events})
+            assert r.status_code == 201, r.content
+        return sum((i + n) * 20 for n in range(5))
+
+    total = sum(_run(16, worker))
+    assert MeterEvent.objects.count() == 16 * 5 * 20
+    assert MeterRollup.objects.aggregate(n=Sum("event_count"), v=Sum("value_sum")) == {"n": 1600, "v": total}
+    assert MeterUniqueValue.objects.count() == 7
+    meter_obj = selectors.meter_get(organization=MeterEvent.objects.first().organization, meter_id=meter["id"])
+    usage = selectors.meter_usage(meter=meter_obj, customer=None, start=None, end=None)
+    assert (usage.value, usage.event_count) == (7, 1600)
