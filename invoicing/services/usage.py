@@ -17,7 +17,7 @@ from billing_project.core.models import Organization
 from invoicing.models import Meter
 from invoicing.services import metering
 from ledger import services as ledger_services
-from ledger.models import BalanceTransaction
+from ledger.models import Account, BalanceTransaction
 
 USAGE_METER_EVENT_NAME = "api-usage"
 
@@ -28,6 +28,10 @@ def usage_record_metered(*, organization: Organization, user: str, amount: int, 
     event, in the same transaction. Locking and idempotency: those of both services (wallet row lock;
     ``requestId`` keys the withdrawal and the event)."""
     metadata = metadata or {}
+    # Create the accounts (first use) in autocommit, before the transaction: an uncommitted account INSERT
+    # held while waiting for the wallet lock deadlocks against a capture that needs the same account.
+    ledger_services.accounts_resolve(organization=organization, currency=currency, customer=user,
+                                     house_kinds=(Account.KIND_USAGE_REVENUE,))
     with transaction.atomic():
         txn = ledger_services.usage_record(organization=organization, user=user, amount=amount, currency=currency,
                                            notes=notes, metadata=metadata, request_id=request_id)
