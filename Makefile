@@ -36,6 +36,7 @@ browser-deps:
 
 bench: install
 	$(PY) scripts/stack.py exec -- $(PY) bench/ledger_bench.py
+	$(PY) scripts/stack.py exec -- $(PY) bench/ingest_bench.py
 
 clean:
 	rm -rf $(VENV) .data
