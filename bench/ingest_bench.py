@@ -74,6 +74,7 @@ from bench.ledger_bench import (  # noqa: E402
     log,
     manage,
     ratio,
+    reexec_under_stack,
 )
 
 EVENTS_PATH = "/api/v1/billing/meter-events"
@@ -663,15 +664,6 @@ def render(results: dict) -> str:
 
 # --- main ---------------------------------------------------------------------------------------------
 
-def reexec_under_stack() -> None:
-    """No DATABASE_URL: run this script again inside ``scripts/stack.py exec`` (never returns). Not the
-    ledger bench's helper: that one re-executes ledger_bench.py (its own ``__file__``)."""
-    command = [sys.executable, str(ROOT / "scripts" / "stack.py"), "exec", "--",
-               sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-    log("DATABASE_URL is not set: re-running under scripts/stack.py exec")
-    os.execv(sys.executable, command)
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=None, help="measured seconds per side (default 10)")
@@ -777,7 +769,7 @@ def run(args: argparse.Namespace) -> int:
 def main() -> int:
     args = parse_args()
     if not os.environ.get("DATABASE_URL"):
-        reexec_under_stack()
+        reexec_under_stack(__file__)
 
     def terminate(signum, _frame):
         raise SystemExit(128 + signum)  # unwinds through run()'s finally: gunicorn is stopped

@@ -55,10 +55,11 @@ def log(message: str) -> None:
 
 # --- process plumbing -------------------------------------------------------------------------------
 
-def reexec_under_stack() -> None:
-    """No DATABASE_URL: run this script again inside ``scripts/stack.py exec`` (never returns)."""
+def reexec_under_stack(script: str = __file__) -> None:
+    """No DATABASE_URL: run ``script`` (default: this one) again inside ``scripts/stack.py exec`` (never
+    returns)."""
     command = [sys.executable, str(ROOT / "scripts" / "stack.py"), "exec", "--",
-               sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
+               sys.executable, str(Path(script).resolve()), *sys.argv[1:]]
     log("DATABASE_URL is not set: re-running under scripts/stack.py exec")
     os.execv(sys.executable, command)
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 
 from billing_project.core.errors import ValidationError
+from billing_project.core.money import INT64_MAX, INT64_MIN
 
 PER_UNIT = "per_unit"
 TIERED = "tiered"
@@ -47,8 +48,6 @@ UNIT_PRICE_MODELS = (PER_UNIT, PACKAGE)
 
 DECIMAL_PLACES = 12
 DECIMAL_INTEGER_DIGITS = 28  # the column is numeric(40, 12)
-INT64_MAX = 2**63 - 1
-INT64_MIN = -(2**63)
 
 # Enough digits that every product and sum of int64 quantities and numeric(40, 12) prices is exact.
 _EXACT = Context(prec=200, rounding=ROUND_HALF_UP, Emax=999_999, Emin=-999_999)

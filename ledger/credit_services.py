@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
@@ -368,7 +369,7 @@ def credit_grants_expire(*, now: datetime | None = None) -> dict[str, Any]:
 
 def grant_remaining_from_entries(grant: CreditGrant) -> int:
     """Σ credits − Σ debits on the grant's account (what ``remaining_cents`` must equal)."""
-    total = 0
-    for direction, amount in Entry.objects.filter(account_id=grant.account_id).values_list("direction", "amount"):
-        total += amount if direction == Entry.CREDIT else -amount
-    return total
+    sums = Entry.objects.filter(account_id=grant.account_id).aggregate(
+        credits=Sum("amount", filter=Q(direction=Entry.CREDIT), default=0),
+        debits=Sum("amount", filter=Q(direction=Entry.DEBIT), default=0))
+    return sums["credits"] - sums["debits"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing_project.core.errors import NotFound
@@ -80,14 +80,13 @@ def credit_balance(*, organization: Organization, user: str, now: datetime | Non
     """Σ remaining of the user's active grants per currency (credits.md §4); currencies without an active
     grant are absent."""
     now = now or timezone.now()
-    rows = (CreditGrant.objects
-            .filter(organization=organization, customer=user, voided_at__isnull=True, remaining_cents__gt=0,
-                    effective_at__lte=now)
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gte=now))
-            .values_list("currency", "remaining_cents"))
+    grants = CreditGrant.objects.filter(organization=organization, customer=user, voided_at__isnull=True,
+                                        remaining_cents__gt=0).only("currency", "remaining_cents", "voided_at",
+                                                                    "effective_at", "expires_at")
     totals: dict[str, int] = {}
-    for currency, remaining in rows:
-        totals[currency] = totals.get(currency, 0) + remaining
+    for grant in grants:
+        if grant.is_active(now):  # the one definition of "usable now" (credits.md §1.1)
+            totals[grant.currency] = totals.get(grant.currency, 0) + grant.remaining_cents
     return dict(sorted(totals.items()))
 
 

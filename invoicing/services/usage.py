@@ -28,6 +28,11 @@ def usage_record_metered(*, organization: Organization, user: str, amount: int, 
     event, in the same transaction. Locking and idempotency: those of both services (wallet row lock;
     ``requestId`` keys the withdrawal and the event)."""
     metadata = metadata or {}
+    meter = (Meter.objects.filter(organization=organization, event_name=USAGE_METER_EVENT_NAME)
+             .values_list("public_id", flat=True).first())
+    if meter is None:  # nothing to meter: the ledger's own posting, with no outer transaction
+        return ledger_services.usage_record(organization=organization, user=user, amount=amount, currency=currency,
+                                            notes=notes, metadata=metadata, request_id=request_id)
     # Create the accounts (first use) in autocommit, before the transaction: an uncommitted account INSERT
     # held while waiting for the wallet lock deadlocks against a capture that needs the same account.
     ledger_services.accounts_resolve(organization=organization, currency=currency, customer=user,
@@ -35,11 +40,8 @@ def usage_record_metered(*, organization: Organization, user: str, amount: int, 
     with transaction.atomic():
         txn = ledger_services.usage_record(organization=organization, user=user, amount=amount, currency=currency,
                                            notes=notes, metadata=metadata, request_id=request_id)
-        meter = (Meter.objects.filter(organization=organization, event_name=USAGE_METER_EVENT_NAME)
-                 .values_list("public_id", flat=True).first())
-        if meter is not None:
-            dimensions = {k: str(metadata[k]) for k in ("model", "provider") if metadata.get(k)}
-            metering.meter_event_record(organization=organization, event=metering.MeterEventInput(
-                meter_id=meter, customer=user, value=int(metadata.get("totalTokens") or 0),
-                timestamp=txn.created_at, idempotency_key=request_id or None, dimensions=dimensions or None))
+        dimensions = {k: str(metadata[k]) for k in ("model", "provider") if metadata.get(k)}
+        metering.meter_event_record(organization=organization, event=metering.MeterEventInput(
+            meter_id=meter, customer=user, value=int(metadata.get("totalTokens") or 0),
+            timestamp=txn.created_at, idempotency_key=request_id or None, dimensions=dimensions or None))
     return txn
