@@ -75,3 +75,7 @@ class PricingRuleAdmin(ReadOnlyAdmin):
     list_filter = ("organization", "model", "currency", ("deleted_at", admin.EmptyFieldListFilter))
     search_fields = ("public_id", "plan_id", "meter__public_id", "meter__name")
     list_select_related = ("meter", "organization")
+
+
+# Invoices, credit notes and tax rates have their own modules (registered on import).
+from invoicing import admin_invoices, admin_tax  # noqa: E402,F401

@@ -159,3 +159,229 @@ class PricingRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.model} on {self.meter_id}"
+
+
+# --- invoices, tax, credit notes --------------------------------------------------------------------
+
+def _invoice_id() -> str:
+    return public_id("in")
+
+
+def _line_item_id() -> str:
+    return public_id("li")
+
+
+def _tax_rate_id() -> str:
+    return public_id("txr")
+
+
+def _credit_note_id() -> str:
+    return public_id("cn")
+
+
+class DocumentSequence(models.Model):
+    """Gap-free document numbers per organization: the row is locked and incremented inside the transaction
+    that assigns the number, so a rollback gives the number back."""
+
+    KIND_INVOICE = "invoice"
+    KIND_CREDIT_NOTE = "credit_note"
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=20)
+    last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="invoicing_docseq_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.last_value}"
+
+
+class TaxRate(models.Model):
+    """A tax rate for an address (country, optionally a state/province). ``percentage_bp`` is in basis points
+    (875 = 8.75 %). Inclusive rates are contained in the line amounts; exclusive rates are added."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_tax_rate_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2, upper case")
+    state = models.CharField(max_length=10, blank=True, default="", help_text="empty = country-wide")
+    percentage_bp = models.PositiveIntegerField(help_text="basis points: 875 = 8.75 %")
+    inclusive = models.BooleanField(default=False)
+    display_name = models.CharField(max_length=100)
+    description = models.CharField(max_length=255, blank=True, default="")
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="deleted rates stay for past invoices")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(percentage_bp__lte=100_000), name="invoicing_taxrate_bp_range"),
+        ]
+        indexes = [models.Index(fields=["organization", "country", "state"], condition=Q(archived_at__isnull=True),
+                                name="invoicing_taxrate_lookup")]
+
+    def __str__(self) -> str:
+        where = f"{self.country}-{self.state}" if self.state else self.country
+        return f"{self.display_name} {self.percentage_bp / 100:.2f}% {where}"
+
+
+class Invoice(models.Model):
+    """A bill to one customer in one currency (spec invoicing.md §1).
+
+    ``amount_due = max(0, subtotal − discount + tax − credit_applied − amount_paid − credit_notes_amount)``,
+    recomputed by ``invoicing.services.invoices`` after every change. ``tax`` is the exclusive tax added to
+    the total; ``tax_inclusive`` is the tax already contained in the line amounts (shown, never added)."""
+
+    STATUS_DRAFT = "draft"
+    STATUS_OPEN = "open"
+    STATUS_PAID = "paid"
+    STATUS_VOID = "void"
+    STATUS_UNCOLLECTIBLE = "uncollectible"
+    STATUSES = (STATUS_DRAFT, STATUS_OPEN, STATUS_PAID, STATUS_VOID, STATUS_UNCOLLECTIBLE)
+
+    public_id = models.CharField(max_length=40, unique=True, default=_invoice_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    customer = models.CharField(max_length=255)
+    customer_email = models.CharField(max_length=255, blank=True, default="")
+    subscription_id = models.CharField(max_length=60, blank=True, default="")
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    currency = models.CharField(max_length=3, default="usd")
+    status = models.CharField(max_length=16, choices=[(s, s) for s in STATUSES], default=STATUS_DRAFT)
+    subtotal = models.BigIntegerField(default=0)
+    discount = models.BigIntegerField(default=0)
+    discount_name = models.CharField(max_length=255, blank=True, default="")
+    discount_amount = models.BigIntegerField(null=True, blank=True, help_text="absolute discount as requested")
+    discount_bp = models.PositiveIntegerField(null=True, blank=True, help_text="percentage discount, basis points")
+    coupon_id = models.CharField(max_length=100, blank=True, default="")
+    tax = models.BigIntegerField(default=0)
+    tax_inclusive = models.BigIntegerField(default=0)
+    tax_country = models.CharField(max_length=2, blank=True, default="")
+    tax_state = models.CharField(max_length=10, blank=True, default="")
+    credit_applied = models.BigIntegerField(default=0)
+    amount_paid = models.BigIntegerField(default=0)
+    credit_notes_amount = models.BigIntegerField(default=0, help_text="issued credit notes while open")
+    amount_due = models.BigIntegerField(default=0)
+    number = models.BigIntegerField(null=True, blank=True)
+    number_str = models.CharField(max_length=20, blank=True, default="")
+    due_date = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    marked_uncollectible_at = models.DateTimeField(null=True, blank=True)
+    payment_method = models.CharField(max_length=20, blank=True, default="")
+    payment_ref = models.CharField(max_length=255, blank=True, default="")
+    attempt_count = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], condition=Q(number__isnull=False),
+                                    name="invoicing_invoice_number_uniq"),
+            models.CheckConstraint(condition=Q(amount_due__gte=0), name="invoicing_invoice_due_nonneg"),
+            models.CheckConstraint(condition=Q(discount__gte=0), name="invoicing_invoice_discount_nonneg"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "customer", "-id"], name="invoicing_invoice_customer"),
+            models.Index(fields=["organization", "status", "-id"], name="invoicing_invoice_status"),
+            models.Index(fields=["due_date"], condition=Q(status="open"), name="invoicing_invoice_open_due"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number_str or self.public_id
+
+    @property
+    def total(self) -> int:
+        """What the customer is billed: subtotal − discount + exclusive tax."""
+        return self.subtotal - self.discount + self.tax
+
+
+class InvoiceLineItem(models.Model):
+    TYPE_SUBSCRIPTION = "subscription"
+    TYPE_USAGE = "usage"
+    TYPE_ONE_OFF = "one_off"
+    TYPE_PRORATION = "proration"
+    TYPES = (TYPE_SUBSCRIPTION, TYPE_USAGE, TYPE_ONE_OFF, TYPE_PRORATION)
+
+    public_id = models.CharField(max_length=40, unique=True, default=_line_item_id, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="line_items")
+    type = models.CharField(max_length=16, choices=[(t, t) for t in TYPES], default=TYPE_ONE_OFF)
+    description = models.CharField(max_length=500)
+    meter_id = models.CharField(max_length=40, blank=True, default="")
+    quantity = models.BigIntegerField(default=0)
+    unit_price = models.BigIntegerField(default=0)
+    plan_id = models.CharField(max_length=60, blank=True, default="")
+    plan_name = models.CharField(max_length=255, blank=True, default="")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount} {self.currency}"
+
+
+class InvoiceTaxLine(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="tax_lines")
+    tax_rate = models.ForeignKey(TaxRate, on_delete=models.PROTECT, related_name="+")
+    description = models.CharField(max_length=100)
+    percentage_bp = models.PositiveIntegerField()
+    inclusive = models.BooleanField(default=False)
+    jurisdiction = models.CharField(max_length=20)
+    taxable_amount = models.BigIntegerField()
+    amount = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
+
+
+class CreditNote(models.Model):
+    """A credit against an open or paid invoice (spec invoicing.md §14). On an open invoice it lowers the
+    amount due; on a paid one it credits the customer balance. Numbers ``CN-0001`` are gap-free per
+    organization and kept by voided notes."""
+
+    STATUS_ISSUED = "issued"
+    STATUS_VOID = "void"
+    EFFECT_INVOICE = "invoice"
+    EFFECT_CUSTOMER_BALANCE = "customer_balance"
+
+    public_id = models.CharField(max_length=40, unique=True, default=_credit_note_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    customer = models.CharField(max_length=255)
+    number = models.BigIntegerField()
+    number_str = models.CharField(max_length=20)
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, default=STATUS_ISSUED)
+    effect = models.CharField(max_length=20, help_text="what the note credited: the open invoice or the balance")
+    reason = models.CharField(max_length=100, blank=True, default="")
+    memo = models.TextField(blank=True, default="")
+    line_items = models.JSONField(default=list, blank=True)
+    out_of_band_amount = models.BigIntegerField(default=0)
+    credit_balance_transaction = models.CharField(max_length=40, blank=True, default="")
+    refund_id = models.CharField(max_length=40, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "number"], name="invoicing_creditnote_number_uniq"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="invoicing_creditnote_amount_pos"),
+        ]
+        indexes = [models.Index(fields=["organization", "customer", "-id"], name="invoicing_cn_customer")]
+
+    def __str__(self) -> str:
+        return self.number_str

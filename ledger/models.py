@@ -45,6 +45,13 @@ class Account(models.Model):
     KIND_HOLDS_CONTROL = "holds_control"
     KIND_CREDIT_GRANT = "credit_grant"
     KIND_CREDITS_APPLIED = "credits_applied"
+    KIND_RECEIVABLE = "receivable"
+    KIND_CUSTOMER_BALANCE = "customer_balance"
+    KIND_REVENUE = "revenue"
+    KIND_TAX_PAYABLE = "tax_payable"
+    KIND_CREDIT_NOTES = "credit_notes"
+    KIND_BAD_DEBT = "bad_debt"
+    KIND_BALANCE_ADJUSTMENTS = "balance_adjustments"
     KIND_CHOICES = [
         (KIND_WALLET, "Customer wallet (prepaid balance)"),
         (KIND_HOLDS, "Customer holds (memo)"),
@@ -55,8 +62,17 @@ class Account(models.Model):
         (KIND_HOLDS_CONTROL, "House: holds control (memo contra)"),
         (KIND_CREDIT_GRANT, "Customer credit grant (one account per grant)"),
         (KIND_CREDITS_APPLIED, "House: credits applied to usage"),
+        (KIND_RECEIVABLE, "Customer receivable (invoices finalized, not yet paid)"),
+        (KIND_CUSTOMER_BALANCE, "Customer balance (stored credit the customer holds)"),
+        (KIND_REVENUE, "House: invoiced revenue"),
+        (KIND_TAX_PAYABLE, "House: tax payable"),
+        (KIND_CREDIT_NOTES, "House: credit notes (contra revenue)"),
+        (KIND_BAD_DEBT, "House: bad debt (uncollectible invoices)"),
+        (KIND_BALANCE_ADJUSTMENTS, "House: manual customer-balance adjustments"),
     ]
-    CUSTOMER_KINDS = (KIND_WALLET, KIND_HOLDS)
+    CUSTOMER_KINDS = (KIND_WALLET, KIND_HOLDS, KIND_RECEIVABLE, KIND_CUSTOMER_BALANCE)
+    # Accounts whose running ``balance`` is kept under their row lock by ``transaction_post``.
+    RUNNING_KINDS = (KIND_WALLET, KIND_CUSTOMER_BALANCE)
     NORMAL_DEBIT = "debit"
     NORMAL_CREDIT = "credit"
     NORMAL_BY_KIND = {
@@ -69,6 +85,13 @@ class Account(models.Model):
         KIND_HOLDS_CONTROL: NORMAL_CREDIT,
         KIND_CREDIT_GRANT: NORMAL_CREDIT,
         KIND_CREDITS_APPLIED: NORMAL_CREDIT,
+        KIND_RECEIVABLE: NORMAL_DEBIT,
+        KIND_CUSTOMER_BALANCE: NORMAL_CREDIT,
+        KIND_REVENUE: NORMAL_CREDIT,
+        KIND_TAX_PAYABLE: NORMAL_CREDIT,
+        KIND_CREDIT_NOTES: NORMAL_DEBIT,
+        KIND_BAD_DEBT: NORMAL_DEBIT,
+        KIND_BALANCE_ADJUSTMENTS: NORMAL_DEBIT,
     }
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -115,9 +138,18 @@ class BalanceTransaction(models.Model):
     TYPE_CREDIT_BURN = "credit_burn"
     TYPE_CREDIT_VOID = "credit_void"
     TYPE_CREDIT_EXPIRE = "credit_expire"
+    TYPE_INVOICE_FINALIZE = "invoice_finalize"
+    TYPE_INVOICE_PAYMENT = "invoice_payment"
+    TYPE_INVOICE_VOID = "invoice_void"
+    TYPE_INVOICE_WRITE_OFF = "invoice_write_off"
+    TYPE_CREDIT_NOTE = "credit_note"
+    TYPE_CREDIT_NOTE_VOID = "credit_note_void"
+    TYPE_BALANCE_ADJUSTMENT = "balance_adjustment"
     TYPE_CHOICES = [(t, t) for t in (TYPE_DEPOSIT, TYPE_WITHDRAW, TYPE_TRANSFER, TYPE_HOLD, TYPE_HOLD_REMOVED,
                                      TYPE_EXPIRE, TYPE_CREDIT_GRANT, TYPE_CREDIT_BURN, TYPE_CREDIT_VOID,
-                                     TYPE_CREDIT_EXPIRE)]
+                                     TYPE_CREDIT_EXPIRE, TYPE_INVOICE_FINALIZE, TYPE_INVOICE_PAYMENT,
+                                     TYPE_INVOICE_VOID, TYPE_INVOICE_WRITE_OFF, TYPE_CREDIT_NOTE,
+                                     TYPE_CREDIT_NOTE_VOID, TYPE_BALANCE_ADJUSTMENT)]
 
     public_id = models.CharField(max_length=40, unique=True, default=_txn_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -299,3 +331,44 @@ class CreditGrant(models.Model):
         if not self.eligibility:
             return True
         return bool(meter_id) and meter_id in self.eligibility
+
+
+def _cbtxn_id() -> str:
+    return public_id("cbtxn")
+
+
+class CustomerBalanceTransaction(models.Model):
+    """One change of a customer's stored balance (spec invoicing.md §15), tied to the ledger transaction that
+    moved it. ``amount`` is signed (positive = credit to the customer); ``ending_balance`` is the
+    ``customer_balance`` account's running balance right after that transaction, read under its row lock."""
+
+    TYPE_ADJUSTMENT = "adjustment"
+    TYPE_CREDIT_NOTE = "credit_note"
+    TYPE_CREDIT_NOTE_VOID = "credit_note_void"
+    TYPE_INVOICE_PAYMENT = "invoice_payment"
+    TYPE_INVOICE_REFUND = "invoice_refund"
+    TYPES = (TYPE_ADJUSTMENT, TYPE_CREDIT_NOTE, TYPE_CREDIT_NOTE_VOID, TYPE_INVOICE_PAYMENT, TYPE_INVOICE_REFUND)
+
+    public_id = models.CharField(max_length=40, unique=True, default=_cbtxn_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="customer_balance_transactions")
+    transaction = models.OneToOneField(BalanceTransaction, on_delete=models.PROTECT,
+                                       related_name="customer_balance_transaction")
+    customer = models.CharField(max_length=255)
+    currency = models.CharField(max_length=3)
+    amount = models.BigIntegerField()
+    type = models.CharField(max_length=20, choices=[(t, t) for t in TYPES])
+    description = models.CharField(max_length=500, blank=True, default="")
+    invoice_id = models.CharField(max_length=40, blank=True, default="")
+    credit_note_id = models.CharField(max_length=40, blank=True, default="")
+    source_ref = models.CharField(max_length=255, blank=True, default="")
+    ending_balance = models.BigIntegerField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_cbtxn_amount_nonzero")]
+        indexes = [models.Index(fields=["organization", "customer", "-id"], name="ledger_cbtxn_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.type} {self.amount:+d} {self.currency} → {self.ending_balance}"

@@ -63,11 +63,11 @@ def credit_burn(*, takes: list[tuple[Account, int]], settle: Account) -> list[Le
 
 
 def running_deltas(legs: list[Leg]) -> dict[int, tuple[int, int]]:
-    """Per wallet id: (Δbalance, Δholds) that the legs cause on the wallet's running row."""
+    """Per running account id (wallets, customer balances): (Δbalance, Δholds) the legs cause on its row."""
     deltas: dict[int, list[int]] = {}
     for leg in legs:
         account = leg.account
-        if account.kind == Account.KIND_WALLET:
+        if account.kind in Account.RUNNING_KINDS:
             sign = 1 if leg.direction == Entry.CREDIT else -1
             deltas.setdefault(account.pk, [0, 0])[0] += sign * leg.amount
         elif account.kind == Account.KIND_HOLDS:

@@ -117,7 +117,7 @@ SELECT w.id, w.organization_id, w.customer, w.currency,
   LEFT JOIN sums hs ON hs.account_id = h.id
   LEFT JOIN (SELECT wallet_id, SUM(remaining) AS remaining FROM ledger_lot WHERE status = 'open'
               GROUP BY wallet_id) lots ON lots.wallet_id = w.id
- WHERE w.kind = 'wallet'
+ WHERE w.kind IN ('wallet', 'customer_balance')
 """
 
 _GRANT_DRIFT = """

@@ -67,6 +67,8 @@ def accounts_resolve(*, organization: Organization, currency: str, customer: str
         defaults: dict[str, Any] = {"normal_balance": _normal(kind)}
         if kind == Account.KIND_WALLET:
             defaults["allow_negative"] = settings.LEDGER_USAGE_MAY_OVERDRAW
+        if kind == Account.KIND_CUSTOMER_BALANCE:
+            defaults["allow_negative"] = False  # a stored credit never goes below zero
         if kind == Account.KIND_HOLDS:
             wallet = found.get(Account.KIND_WALLET) or accounts_resolve(
                 organization=organization, currency=currency, customer=customer)[Account.KIND_WALLET]

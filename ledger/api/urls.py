@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from ledger.api import credits, views
+from ledger.api import credits, customer_balance, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("holds", views.HoldViewSet, basename="hold")
@@ -16,5 +16,6 @@ urlpatterns = [
     path("credit-grants", credits.CreditGrantsView.as_view(), name="credit-grants"),
     path("credit-grants/<str:grant_id>/void", credits.CreditGrantVoidView.as_view(), name="credit-grant-void"),
     path("credit-balance", credits.CreditBalanceView.as_view(), name="credit-balance"),
+    *customer_balance.urlpatterns,
     *router.urls,
 ]
