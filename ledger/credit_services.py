@@ -189,11 +189,14 @@ def _usable_grants(*, organization: Organization, user: str, currency: str, lock
 
 
 def burn_credits_preview(*, organization: Organization, user: str, currency: str, charges: Sequence[Charge],
-                         now: datetime | None = None) -> BurnResult:
-    """What ``burn_credits`` would take right now, without locking or writing anything."""
+                         now: datetime | None = None, lock: bool = False) -> BurnResult:
+    """What ``burn_credits`` would take right now, without writing anything.
+
+    ``lock=True`` (inside the caller's transaction) takes the grants' row locks first, so a
+    ``burn_credits`` later in the same transaction takes exactly this."""
     _validate_charges(charges)
     now = now or timezone.now()
-    grants = _usable_grants(organization=organization, user=user, currency=currency, lock=False)
+    grants = _usable_grants(organization=organization, user=user, currency=currency, lock=lock)
     allocations = _allocate(grants, [c for c in charges if c.amount > 0], now)
     return BurnResult(requested=sum(c.amount for c in charges), applied=sum(a.amount for a in allocations),
                       allocations=allocations)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
-from ledger.models import Account, BalanceTransaction, CreditGrant, Hold
+from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Hold
 from ledger.services import USAGE_TAG
 
 
@@ -181,3 +181,22 @@ def ledger_audit() -> AuditReport:
         cursor.execute(_UNBALANCED_TRANSACTIONS)
         imbalances += [f"transaction {row[0]} is unbalanced" for row in cursor.fetchall()]
     return AuditReport(accounts_checked=checked, drift=drift, imbalances=imbalances)
+
+
+# --- customer balance (invoicing.md §15) ----------------------------------------------------------------
+
+def customer_balance_get(*, organization: Organization, customer: str, currency: str) -> int:
+    """The customer's stored balance in ``currency``; 0 when it was never used. Never writes (weakness 9)."""
+    balance = (Account.objects.filter(organization=organization, kind=Account.KIND_CUSTOMER_BALANCE,
+                                      customer=customer, currency=currency)
+               .values_list("balance", flat=True).first())
+    return balance or 0
+
+
+def customer_balance_transaction_list(*, organization: Organization, customer: str = "",
+                                      limit: int = 100) -> list[CustomerBalanceTransaction]:
+    """The balance-transaction journal, newest first; every customer's when ``customer`` is empty."""
+    qs = CustomerBalanceTransaction.objects.filter(organization=organization)
+    if customer:
+        qs = qs.filter(customer=customer)
+    return list(qs.order_by("-pk")[:limit])

@@ -1,0 +1,563 @@
+"""Invoices: drafts, lines, discounts, tax, finalization, collection, void, write-off (spec invoicing.md).
+
+Invariants
+- ``amount_due = max(0, subtotal − discount + tax − credit_applied − amount_paid − credit_notes_amount)`` after
+  every change, creation included (``_recompute``). ``tax`` is the exclusive tax added to the total;
+  inclusive tax is inside the line amounts and kept in ``tax_inclusive``. A void invoice owes nothing.
+- Only drafts change their lines, discount or tax (409 otherwise). Every mutation locks the invoice row
+  first; lock order: invoice → document sequence → ledger (grants → running rows).
+- Finalization assigns the next gap-free number ``INV-0001`` per organization in the same transaction,
+  sets the due date (``Organization.invoice_due_days``), freezes the tax and posts the receivable
+  (Dr receivable / Cr revenue, Cr tax payable). Void of an open invoice posts the reverse; an uncollectible
+  invoice's remainder goes to bad debt. ``ledger_audit`` stays clean on every path.
+- Collection is atomic (``ledger.collection_services``): either the whole amount due is secured and the
+  invoice is paid, or nothing is consumed and only the attempt is recorded. The status guard under the
+  row lock makes a second concurrent pay a 409, so an invoice is paid (and ``invoice.paid`` sent) once.
+- Every state change publishes its ``invoice.*`` event in the same transaction; staff and API actions on
+  the state machine also write an ``AuditLog`` row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing_project.core import services as core_services
+from billing_project.core.errors import Conflict, NotFound, ValidationError
+from billing_project.core.models import Organization
+from billing_project.core.money import INT64_MAX, INT64_MIN
+from billing_project.core.times import rfc3339
+from invoicing import postings as invoice_postings
+from invoicing import tax as tax_engine
+from invoicing.models import DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
+from invoicing.selectors import tax as tax_selectors
+from invoicing.services.sequences import document_number, sequence_next
+from ledger import collection_services, customer_balance_services
+from ledger import services as ledger_services
+from ledger.collection_services import CollectionResult, RemainderPayer
+from ledger.credit_services import Charge
+from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from webhooks import services as webhook_services
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+MAX_LINES = 500
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    amount: int = 0
+    quantity: int = 0
+    unit_price: int = 0
+    type: str = ""
+    meter_id: str = ""
+    plan_id: str = ""
+    plan_name: str = ""
+    currency: str = ""
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+def line_item_data(line: InvoiceLineItem) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": line.public_id, "type": line.type, "description": line.description}
+    if line.meter_id:
+        data["meterId"] = line.meter_id
+    if line.quantity:
+        data["quantity"] = line.quantity
+    if line.unit_price:
+        data["unitPrice"] = line.unit_price
+    if line.plan_id:
+        data["planId"] = line.plan_id
+    if line.plan_name:
+        data["planName"] = line.plan_name
+    data.update(amount=line.amount, currency=line.currency,
+                periodStart=rfc3339(line.period_start) if line.period_start else ZERO_TIME,
+                periodEnd=rfc3339(line.period_end) if line.period_end else ZERO_TIME)
+    return data
+
+
+def tax_line_data(line: InvoiceTaxLine) -> dict[str, Any]:
+    return {"taxRateId": line.tax_rate.public_id, "description": line.description,
+            "percentageBasisPoints": line.percentage_bp, "inclusive": line.inclusive,
+            "jurisdiction": line.jurisdiction, "taxableAmount": line.taxable_amount, "amount": line.amount}
+
+
+def invoice_data(invoice: Invoice) -> dict[str, Any]:
+    """The invoice response object (spec §1.5, plus the fields the original never returned)."""
+    lines = list(invoice.line_items.all())
+    tax_lines = list(invoice.tax_lines.all())
+    data: dict[str, Any] = {
+        "id": invoice.public_id,
+        "userId": invoice.customer,
+        "customerEmail": invoice.customer_email,
+        "subscriptionId": invoice.subscription_id,
+        "periodStart": rfc3339(invoice.period_start) if invoice.period_start else ZERO_TIME,
+        "periodEnd": rfc3339(invoice.period_end) if invoice.period_end else ZERO_TIME,
+        "subtotal": invoice.subtotal,
+        "tax": invoice.tax,
+        "taxInclusive": invoice.tax_inclusive,
+        "discount": invoice.discount,
+        "discountName": invoice.discount_name,
+        "total": invoice.total,
+        "creditApplied": invoice.credit_applied,
+        "creditNotesAmount": invoice.credit_notes_amount,
+        "amountDue": invoice.amount_due,
+        "amountPaid": invoice.amount_paid,
+        "currency": invoice.currency,
+        "status": invoice.status,
+        "paymentMethod": invoice.payment_method,
+        "paymentRef": invoice.payment_ref,
+        "number": invoice.number or 0,
+        "numberStr": invoice.number_str,
+        "attemptCount": invoice.attempt_count,
+        "lineItems": [line_item_data(line) for line in lines],
+        "taxLines": [tax_line_data(line) for line in tax_lines],
+        "metadata": invoice.metadata,
+        "createdAt": rfc3339(invoice.created_at),
+        "updatedAt": rfc3339(invoice.updated_at),
+    }
+    if invoice.discount_bp is not None:
+        data["discountPercentBasisPoints"] = invoice.discount_bp
+    if invoice.coupon_id:
+        data["couponId"] = invoice.coupon_id
+    if invoice.tax_country:
+        data["taxAddress"] = {"country": invoice.tax_country, "state": invoice.tax_state}
+    for field, attr in (("dueDate", "due_date"), ("finalizedAt", "finalized_at"), ("paidAt", "paid_at"),
+                        ("voidedAt", "voided_at"), ("markedUncollectibleAt", "marked_uncollectible_at"),
+                        ("lastAttemptAt", "last_attempt_at")):
+        value = getattr(invoice, attr)
+        if value is not None:
+            data[field] = rfc3339(value)
+    return data
+
+
+def collection_data(result: CollectionResult) -> dict[str, Any]:
+    data: dict[str, Any] = {"success": result.success, "creditUsed": result.credit_used,
+                            "balanceUsed": result.balance_used + result.wallet_used,
+                            "customerBalanceUsed": result.balance_used, "depositsUsed": result.wallet_used,
+                            "providerUsed": result.provider_used, "amountCharged": result.amount_charged}
+    if result.provider_ref:
+        data["providerRef"] = result.provider_ref
+    if result.error:
+        data["error"] = result.error
+    return data
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+def _publish(invoice: Invoice, type: str, previous: dict[str, Any] | None = None,
+             extra: dict[str, Any] | None = None) -> None:
+    webhook_services.event_publish(organization=invoice.organization, type=type, object_type="invoice",
+                                   object_id=invoice.public_id, customer_id=invoice.customer,
+                                   data=invoice_data(invoice) | (extra or {}), previous_data=previous)
+
+
+def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
+    invoice = (Invoice.objects.select_for_update().select_related("organization")
+               .filter(organization=organization, public_id=invoice_id).first())
+    if invoice is None:
+        raise NotFound("invoice not found", param="id")
+    return invoice
+
+
+def _get(*, organization: Organization, invoice_id: str) -> Invoice:
+    invoice = Invoice.objects.filter(organization=organization, public_id=invoice_id).first()
+    if invoice is None:
+        raise NotFound("invoice not found", param="id")
+    return invoice
+
+
+def _require_draft(invoice: Invoice, message: str) -> None:
+    if invoice.status != Invoice.STATUS_DRAFT:
+        raise Conflict(message, code="invoice_not_draft", param="status")
+
+
+def _check_int64(value: int, param: str) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValidationError(f"{param} is out of range", param=param)
+
+
+def _line_amount(line: LineInput, param: str) -> int:
+    amount = line.amount
+    if amount == 0 and line.quantity > 0 and line.unit_price > 0:
+        amount = line.quantity * line.unit_price
+    _check_int64(amount, f"{param}.amount")
+    return amount
+
+
+def _line_type(line: LineInput) -> str:
+    if line.type:
+        return line.type
+    if line.plan_id:
+        return InvoiceLineItem.TYPE_SUBSCRIPTION
+    if line.meter_id:
+        return InvoiceLineItem.TYPE_USAGE
+    return InvoiceLineItem.TYPE_ONE_OFF
+
+
+def _build_line(invoice: Invoice, line: LineInput, param: str) -> InvoiceLineItem:
+    if not line.description.strip():
+        raise ValidationError(f"{param}.description is required" if param != "body" else "description is required",
+                              param=f"{param}.description" if param != "body" else "description")
+    if line.type and line.type not in InvoiceLineItem.TYPES:
+        raise ValidationError(f"{param}.type must be one of {', '.join(InvoiceLineItem.TYPES)}", param=f"{param}.type")
+    if line.currency and line.currency != invoice.currency:
+        raise ValidationError(f"{param}.currency must be the invoice's currency ({invoice.currency})",
+                              param=f"{param}.currency")
+    return InvoiceLineItem(invoice=invoice, type=_line_type(line), description=line.description.strip(),
+                           meter_id=line.meter_id, quantity=line.quantity, unit_price=line.unit_price,
+                           plan_id=line.plan_id, plan_name=line.plan_name, amount=_line_amount(line, param),
+                           currency=invoice.currency, period_start=line.period_start, period_end=line.period_end)
+
+
+def _discount_for(invoice: Invoice) -> int:
+    """Percentage discounts are recomputed from the subtotal; absolute ones re-capped (weakness 6)."""
+    base = max(0, invoice.subtotal)
+    if invoice.discount_bp is not None:
+        exact = Decimal(base) * Decimal(invoice.discount_bp) / Decimal(10_000)
+        return min(base, int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+    return min(base, invoice.discount_amount or 0)
+
+
+def _recompute(invoice: Invoice, *, retax: bool) -> None:
+    """Recompute every total from the lines (caller holds the invoice lock). ``retax`` rewrites the tax lines
+    from the organization's current rates for the invoice's tax address (drafts and finalization only)."""
+    amounts = [line.amount for line in invoice.line_items.all()]
+    invoice.subtotal = sum(amounts)
+    _check_int64(invoice.subtotal, "subtotal")
+    invoice.discount = _discount_for(invoice)
+    if retax:
+        InvoiceTaxLine.objects.filter(invoice=invoice).delete()
+        invoice.tax = invoice.tax_inclusive = 0
+        if invoice.tax_country:
+            rates = tax_selectors.tax_rates_for_address(organization=invoice.organization,
+                                                        country=invoice.tax_country, state=invoice.tax_state)
+            result = tax_engine.tax_compute(base=invoice.subtotal - invoice.discount,
+                                            rates=[tax_engine.rate_spec(r) for r in rates])
+            invoice.tax, invoice.tax_inclusive = result.exclusive, result.inclusive
+            InvoiceTaxLine.objects.bulk_create([
+                InvoiceTaxLine(invoice=invoice, tax_rate_id=line.rate.rate_pk, description=line.rate.display_name,
+                               percentage_bp=line.rate.percentage_bp, inclusive=line.rate.inclusive,
+                               jurisdiction=line.rate.jurisdiction, taxable_amount=line.taxable_amount,
+                               amount=line.amount)
+                for line in result.lines])
+    if invoice.status == Invoice.STATUS_VOID:
+        invoice.amount_due = 0
+        return
+    invoice.amount_due = max(0, invoice.total - invoice.credit_applied - invoice.amount_paid
+                             - invoice.credit_notes_amount)
+
+
+def _actor_audit(invoice: Invoice, *, actor: str, action: str, reason: str, data: dict[str, Any]) -> None:
+    core_services.audit_record(organization=invoice.organization, actor=actor, action=action,
+                               object_type="invoice", object_id=invoice.public_id, reason=reason, data=data)
+
+
+# --- drafts ------------------------------------------------------------------------------------------
+
+def invoice_create(*, organization: Organization, customer: str, currency: str = "usd", customer_email: str = "",
+                   subscription_id: str = "", period_start: datetime | None = None,
+                   period_end: datetime | None = None, lines: Sequence[LineInput] = (),
+                   metadata: dict[str, Any] | None = None) -> Invoice:
+    """Create a draft with server-generated line ids; totals (amount due included) are computed at once.
+    Emits ``invoice.created``."""
+    customer = (customer or "").strip()
+    if not customer:
+        raise ValidationError("userId is required", param="userId")
+    if len(lines) > MAX_LINES:
+        raise ValidationError(f"lineItems: at most {MAX_LINES} lines", param="lineItems")
+    if period_start and period_end and period_end < period_start:
+        raise ValidationError("periodEnd must not be before periodStart", param="periodEnd")
+    with transaction.atomic():
+        invoice = Invoice(organization=organization, customer=customer, currency=currency,
+                          customer_email=customer_email, subscription_id=subscription_id, period_start=period_start,
+                          period_end=period_end, metadata=metadata or {})
+        built = [_build_line(invoice, line, f"lineItems[{i}]") for i, line in enumerate(lines)]
+        invoice.save()
+        InvoiceLineItem.objects.bulk_create(built)
+        _recompute(invoice, retax=False)
+        invoice.save()
+        _publish(invoice, "invoice.created")
+    return invoice
+
+
+def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineInput) -> Invoice:
+    """Add one line to a draft (409 otherwise); totals and tax are recomputed. Emits ``invoice.updated``."""
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        _require_draft(invoice, "can only add line items to draft invoices")
+        previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
+        _build_line(invoice, line, "body").save()
+        _recompute(invoice, retax=True)
+        invoice.save()
+        _publish(invoice, "invoice.updated", previous)
+    return invoice
+
+
+def invoice_line_remove(*, organization: Organization, invoice_id: str, line_id: str) -> Invoice:
+    """Remove one line from a draft; the discount is re-capped and the tax recomputed."""
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        _require_draft(invoice, "can only remove line items from draft invoices")
+        deleted, _ = InvoiceLineItem.objects.filter(invoice=invoice, public_id=line_id).delete()
+        if not deleted:
+            raise NotFound("line item not found", param="itemId")
+        previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
+        _recompute(invoice, retax=True)
+        invoice.save()
+        _publish(invoice, "invoice.updated", previous)
+    return invoice
+
+
+def invoice_discount_apply(*, organization: Organization, invoice_id: str, amount: int | None = None,
+                           percent_bp: int | None = None, name: str = "", coupon_id: str = "") -> Invoice:
+    """Replace the draft's discount: an absolute amount or a percentage in basis points, capped at the
+    subtotal (the total never goes below zero). Coupons are not resolvable yet (400)."""
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        _require_draft(invoice, "can only apply discounts to draft invoices")
+        if amount is not None and percent_bp is not None:
+            raise ValidationError("give either discountAmount or discountPercentBasisPoints, not both",
+                                  param="discountAmount")
+        if amount is None and percent_bp is None:
+            if coupon_id:
+                raise ValidationError("couponId cannot be resolved: coupons are not supported yet; give "
+                                      "discountAmount or discountPercentBasisPoints", param="couponId")
+            raise ValidationError("discountAmount or couponId is required", param="discountAmount")
+        if amount is not None and amount <= 0:
+            raise ValidationError("discountAmount must be positive", param="discountAmount")
+        if percent_bp is not None and not 0 < percent_bp <= 10_000:
+            raise ValidationError("discountPercentBasisPoints must be between 1 and 10000",
+                                  param="discountPercentBasisPoints")
+        _check_int64(amount or 0, "discountAmount")
+        previous = {"discount": invoice.discount, "amountDue": invoice.amount_due}
+        invoice.discount_amount, invoice.discount_bp = amount, percent_bp
+        invoice.coupon_id = coupon_id
+        invoice.discount_name = name or (f"coupon:{coupon_id}" if coupon_id else "")
+        _recompute(invoice, retax=True)
+        invoice.save()
+        _publish(invoice, "invoice.updated", previous)
+    return invoice
+
+
+def invoice_tax_calculate(*, organization: Organization, invoice_id: str, country: str,
+                          state: str = "") -> Invoice:
+    """Set the draft's tax address and compute its tax from the organization's rates (no rate → 0 tax).
+    Tax is frozen at finalization, so a non-draft is a 409."""
+    country = (country or "").strip()
+    if not country:
+        raise ValidationError("country query parameter is required for tax calculation", param="country")
+    if len(country) != 2 or not country.isascii() or not country.isalpha():
+        raise ValidationError("country must be a two-letter ISO 3166 code", param="country")
+    state = (state or "").strip().upper()
+    if len(state) > 10:
+        raise ValidationError("state must be at most 10 characters", param="state")
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        _require_draft(invoice, f"can only calculate tax on draft invoices, current status: {invoice.status}")
+        previous = {"tax": invoice.tax, "amountDue": invoice.amount_due}
+        invoice.tax_country, invoice.tax_state = country.upper(), state
+        _recompute(invoice, retax=True)
+        invoice.save()
+        _publish(invoice, "invoice.updated", previous)
+    return invoice
+
+
+# --- state machine -----------------------------------------------------------------------------------
+
+def _ledger_accounts(invoice: Invoice, *house_kinds: str) -> dict[str, Account]:
+    """Resolve (creating on first use) the receivable and house accounts — before any lock is taken."""
+    return ledger_services.accounts_resolve(organization=invoice.organization, currency=invoice.currency,
+                                            customer=invoice.customer, customer_kinds=(Account.KIND_RECEIVABLE,),
+                                            house_kinds=house_kinds)
+
+
+def _revenue_amount(invoice: Invoice) -> int:
+    return invoice.subtotal - invoice.discount - invoice.tax_inclusive
+
+
+def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
+                     now: datetime | None = None) -> Invoice:
+    """draft → open: recompute and freeze the tax, assign the next ``INV-`` number (gap-free, under the
+    sequence row lock), set the due date, post the receivable. 409 unless draft; 409 for a negative total.
+    Emits ``invoice.finalized``; writes an audit record."""
+    now = now or timezone.now()
+    invoice = _get(organization=organization, invoice_id=invoice_id)
+    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE)
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        if invoice.status != Invoice.STATUS_DRAFT:
+            raise Conflict(f"can only finalize draft invoices, current status: {invoice.status}",
+                           code="invoice_not_draft", param="status")
+        _recompute(invoice, retax=True)
+        if invoice.total < 0:
+            raise Conflict(f"invoice total is negative ({invoice.total}); remove the credit lines or issue a "
+                           "credit note instead", code="invoice_total_negative", param="lineItems")
+        invoice.status = Invoice.STATUS_OPEN
+        invoice.finalized_at = now
+        invoice.due_date = now + timedelta(days=organization.invoice_due_days)
+        # Last before commit: the sequence row lock serialises finalizations of the whole organization.
+        invoice.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_INVOICE)
+        invoice.number_str = document_number("INV", invoice.number)
+        invoice.save()
+        if invoice.total > 0:
+            ledger_services.transaction_post(
+                organization=organization, type=BalanceTransaction.TYPE_INVOICE_FINALIZE,
+                currency=invoice.currency, amount=invoice.total,
+                legs=invoice_postings.invoice_finalize(
+                    receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
+                    tax_payable=accounts[Account.KIND_TAX_PAYABLE], revenue_amount=_revenue_amount(invoice),
+                    tax_amount=invoice.tax + invoice.tax_inclusive),
+                customer=invoice.customer, idempotency_key=f"invoice-finalize:{invoice.public_id}",
+                notes=f"Invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
+        _actor_audit(invoice, actor=actor, action="invoice.finalize", reason=reason,
+                     data={"number": invoice.number_str, "total": invoice.total})
+        _publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
+    return invoice
+
+
+def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
+    """Split ``amount`` so meter-restricted grants can pay the usage lines they are eligible for: one charge
+    per metered line (up to what is left), the rest unrestricted."""
+    charges: list[Charge] = []
+    left = amount
+    for line in invoice.line_items.all():
+        if left <= 0:
+            break
+        if line.meter_id and line.amount > 0:
+            take = min(line.amount, left)
+            charges.append(Charge(amount=take, meter_id=line.meter_id))
+            left -= take
+    if left > 0:
+        charges.append(Charge(amount=left))
+    return charges
+
+
+def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
+                remainder_payer: RemainderPayer | None = None,
+                now: datetime | None = None) -> tuple[Invoice, CollectionResult]:
+    """Collect an open invoice, atomically: credits → customer balance → deposits → payment method
+    (``remainder_payer``, the step the payments app will fill). Success marks it paid; a shortfall consumes
+    nothing and only counts the attempt (``collection.success = false``). 409 unless open.
+    Emits ``invoice.paid`` (once per invoice) or ``invoice.payment_failed``."""
+    now = now or timezone.now()
+    invoice = _get(organization=organization, invoice_id=invoice_id)
+    accounts = collection_services.collection_accounts(organization=organization, customer=invoice.customer,
+                                                       currency=invoice.currency)
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        if invoice.status != Invoice.STATUS_OPEN:
+            raise Conflict(f"invoice must be open to collect, current status: {invoice.status}",
+                           code="invoice_not_open", param="status")
+        amount = invoice.amount_due
+        result = collection_services.invoice_collect(
+            organization=organization, customer=invoice.customer, currency=invoice.currency, amount=amount,
+            charges=_credit_charges(invoice, amount), accounts=accounts,
+            idempotency_key=f"invoice-pay:{invoice.public_id}", invoice_id=invoice.public_id,
+            remainder_payer=remainder_payer, now=now)
+        invoice.attempt_count += 1
+        invoice.last_attempt_at = now
+        if result.success:
+            invoice.status = Invoice.STATUS_PAID
+            invoice.paid_at = now
+            invoice.credit_applied += result.credit_used
+            invoice.amount_paid += result.balance_used + result.wallet_used + result.provider_used
+            invoice.payment_ref = result.provider_ref
+            only_credits = result.credit_used > 0 and result.amount_charged == result.credit_used
+            invoice.payment_method = "credit" if only_credits else ("card" if result.provider_used else "balance")
+            _recompute(invoice, retax=False)
+            invoice.save()
+            _publish(invoice, "invoice.paid", {"status": Invoice.STATUS_OPEN},
+                     extra={"collection": collection_data(result)})
+        else:
+            invoice.save(update_fields=["attempt_count", "last_attempt_at", "updated_at"])
+            _publish(invoice, "invoice.payment_failed", extra={"collection": collection_data(result)})
+        if actor:
+            _actor_audit(invoice, actor=actor, action="invoice.pay", reason="",
+                         data={"success": result.success, "amountCharged": result.amount_charged})
+    return invoice, result
+
+
+def invoice_void(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
+                 now: datetime | None = None) -> Invoice:
+    """draft | open → void. For an open invoice the finalization posting is reversed (less what credit
+    notes already took off the receivable) and anything already paid is credited to the customer balance.
+    409 otherwise. Emits ``invoice.voided``; writes an audit record."""
+    now = now or timezone.now()
+    invoice = _get(organization=organization, invoice_id=invoice_id)
+    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
+    if invoice.status == Invoice.STATUS_OPEN and invoice.credit_applied + invoice.amount_paid > 0:
+        customer_balance_services.customer_balance_account(organization=organization, customer=invoice.customer,
+                                                           currency=invoice.currency)
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        if invoice.status not in (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN):
+            raise Conflict(f"can only void draft or open invoices, current status: {invoice.status}",
+                           code="invoice_not_voidable", param="status")
+        previous_status = invoice.status
+        if previous_status == Invoice.STATUS_OPEN and invoice.total > 0:
+            ledger_services.transaction_post(
+                organization=organization, type=BalanceTransaction.TYPE_INVOICE_VOID, currency=invoice.currency,
+                amount=invoice.total,
+                legs=invoice_postings.invoice_void(
+                    receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
+                    tax_payable=accounts[Account.KIND_TAX_PAYABLE], credit_notes=accounts[Account.KIND_CREDIT_NOTES],
+                    revenue_amount=_revenue_amount(invoice), tax_amount=invoice.tax + invoice.tax_inclusive,
+                    credit_notes_amount=invoice.credit_notes_amount),
+                customer=invoice.customer, idempotency_key=f"invoice-void:{invoice.public_id}",
+                notes=f"Void of invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
+            paid = invoice.credit_applied + invoice.amount_paid
+            if paid > 0:
+                customer_balance_services.customer_balance_post(
+                    organization=organization, customer=invoice.customer, currency=invoice.currency, amount=paid,
+                    type=CustomerBalanceTransaction.TYPE_INVOICE_REFUND, counter=accounts[Account.KIND_RECEIVABLE],
+                    description=f"Refund of payments on voided invoice {invoice.number_str}",
+                    invoice_id=invoice.public_id, idempotency_key=f"invoice-void-refund:{invoice.public_id}",
+                    txn_type=BalanceTransaction.TYPE_INVOICE_VOID)
+        invoice.status = Invoice.STATUS_VOID
+        invoice.voided_at = now
+        _recompute(invoice, retax=False)
+        invoice.save()
+        _actor_audit(invoice, actor=actor, action="invoice.void", reason=reason,
+                     data={"previousStatus": previous_status, "total": invoice.total})
+        _publish(invoice, "invoice.voided", {"status": previous_status})
+    return invoice
+
+
+def invoice_mark_uncollectible(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
+                               now: datetime | None = None) -> Invoice:
+    """open → uncollectible: what is still owed is written off to bad debt. 409 otherwise.
+    Emits ``invoice.marked_uncollectible``; writes an audit record."""
+    now = now or timezone.now()
+    invoice = _get(organization=organization, invoice_id=invoice_id)
+    accounts = _ledger_accounts(invoice, Account.KIND_BAD_DEBT)
+    with transaction.atomic():
+        invoice = _locked(organization=organization, invoice_id=invoice_id)
+        if invoice.status != Invoice.STATUS_OPEN:
+            raise Conflict(f"can only mark open invoices as uncollectible, current status: {invoice.status}",
+                           code="invoice_not_open", param="status")
+        if invoice.amount_due > 0:
+            ledger_services.transaction_post(
+                organization=organization, type=BalanceTransaction.TYPE_INVOICE_WRITE_OFF, currency=invoice.currency,
+                amount=invoice.amount_due,
+                legs=invoice_postings.invoice_write_off(receivable=accounts[Account.KIND_RECEIVABLE],
+                                                        bad_debt=accounts[Account.KIND_BAD_DEBT],
+                                                        amount=invoice.amount_due),
+                customer=invoice.customer, idempotency_key=f"invoice-write-off:{invoice.public_id}",
+                notes=f"Invoice {invoice.number_str} written off", source_type="invoice",
+                source_id=invoice.public_id)
+        invoice.status = Invoice.STATUS_UNCOLLECTIBLE
+        invoice.marked_uncollectible_at = now
+        invoice.save()
+        _actor_audit(invoice, actor=actor, action="invoice.mark_uncollectible", reason=reason,
+                     data={"writtenOff": invoice.amount_due})
+        _publish(invoice, "invoice.marked_uncollectible", {"status": Invoice.STATUS_OPEN})
+    return invoice
