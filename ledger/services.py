@@ -548,10 +548,11 @@ def hold_place(*, organization: Organization, user: str, amount: int, currency: 
         raise ValidationError("amount must be positive", param="amount")
     seconds = expires_in_seconds if expires_in_seconds and expires_in_seconds > 0 \
         else settings.DEFAULT_HOLD_EXPIRY_SECONDS
+    # Resolved before the transaction: creating an account while holding locks can deadlock.
+    accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                customer_kinds=(Account.KIND_WALLET, Account.KIND_HOLDS),
+                                house_kinds=(Account.KIND_HOLDS_CONTROL,))
     with transaction.atomic():
-        accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
-                                    customer_kinds=(Account.KIND_WALLET, Account.KIND_HOLDS),
-                                    house_kinds=(Account.KIND_HOLDS_CONTROL,))
         hold = Hold(organization=organization, wallet=accounts[Account.KIND_WALLET], customer=user,
                     currency=currency, amount=amount, notes=notes, metadata=metadata or {},
                     expires_at=timezone.now() + timedelta(seconds=seconds))
@@ -581,6 +582,14 @@ def _hold_locked(*, organization: Organization, hold_id: str) -> Hold:
     return hold
 
 
+def _hold_accounts_prepare(*, organization: Organization, hold_id: str) -> None:
+    """Create (outside any transaction) the accounts a release or capture will post to, so the posting
+    transaction never INSERTs an account while holding the hold and wallet locks (a first-use deadlock)."""
+    hold = Hold.objects.filter(organization=organization, public_id=hold_id).first()
+    if hold is not None:
+        _hold_remove_legs(hold)
+
+
 def _hold_remove_legs(hold: Hold) -> tuple[list[Leg], dict[str, Account]]:
     accounts = accounts_resolve(organization=hold.organization, currency=hold.currency, customer=hold.customer,
                                 customer_kinds=(Account.KIND_WALLET, Account.KIND_HOLDS),
@@ -594,6 +603,7 @@ def hold_release(*, organization: Organization, hold_id: str, expired: bool = Fa
     """Release a pending hold (``holdRemoved``): the reserved amount is available again.
 
     Locking: hold, then wallet. Emits ``hold.released`` (or ``hold.expired``)."""
+    _hold_accounts_prepare(organization=organization, hold_id=hold_id)
     with transaction.atomic():
         hold = _hold_locked(organization=organization, hold_id=hold_id)
         legs, _ = _hold_remove_legs(hold)
@@ -619,6 +629,7 @@ def hold_capture(*, organization: Organization, hold_id: str, amount: int | None
 
     Locking: hold, then wallet. One database transaction posts ``holdRemoved`` and ``withdraw``.
     Emits ``hold.captured``."""
+    _hold_accounts_prepare(organization=organization, hold_id=hold_id)
     with transaction.atomic():
         hold = _hold_locked(organization=organization, hold_id=hold_id)
         capture = hold.amount if amount is None or amount <= 0 else amount

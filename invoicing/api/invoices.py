@@ -218,7 +218,8 @@ class InvoicesView(APIView):
             period_end=v["periodEnd"], lines=[_line(line) for line in v["lineItems"]], metadata=v["metadata"])
         return Response(_render(invoice), status=http.HTTP_201_CREATED)
 
-    @extend_schema(parameters=INVOICE_LIST_PARAMS, responses=InvoiceListOut, summary="List invoices, newest first")
+    @extend_schema(parameters=INVOICE_LIST_PARAMS, responses=InvoiceListOut, summary="List invoices, newest first",
+                   operation_id="invoices_list")
     def get(self, request):
         q = request.query_params
         raw_limit = (q.get("limit") or "100").strip()
@@ -232,7 +233,7 @@ class InvoicesView(APIView):
 
 
 class InvoiceView(APIView):
-    @extend_schema(responses=InvoiceOut, summary="One invoice")
+    @extend_schema(responses=InvoiceOut, summary="One invoice", operation_id="invoices_retrieve")
     def get(self, request, invoice_id: str):
         return Response(_render(invoice_selectors.invoice_get(organization=request.organization,
                                                               invoice_id=invoice_id)))
