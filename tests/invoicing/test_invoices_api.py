@@ -288,7 +288,8 @@ def test_a_shortfall_consumes_nothing_and_a_retry_after_topping_up_succeeds(api,
 
 def test_pay_errors(api):
     draft = _create(api, [{"description": "a", "amount": 1}])
-    assert_error(api.post(f"/invoices/{draft['id']}/pay"), 409, "invoice must be open to collect, current status: draft")
+    assert_error(api.post(f"/invoices/{draft['id']}/pay"), 409,
+                 "invoice must be open to collect, current status: draft")
     assert_error(api.post("/invoices/in_missing/pay"), 404, "invoice not found")
     assert api.get(f"/invoices/{draft['id']}").json()["attemptCount"] == 0
 
