@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, viewsets
 from rest_framework import status as http
 from rest_framework.response import Response
@@ -53,6 +53,7 @@ class MeterOut(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
 
+@extend_schema_serializer(many=False)  # an envelope object, not an array of them
 class MeterListOut(serializers.Serializer):
     meters = MeterOut(many=True)
     count = serializers.IntegerField()

@@ -5,7 +5,7 @@ e.g. ``tiers[1].upTo``); the service enforces the rest; output serializers docum
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, viewsets
 from rest_framework import status as http
 from rest_framework.response import Response
@@ -96,6 +96,7 @@ class PricingRuleOut(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
 
+@extend_schema_serializer(many=False)  # an envelope object, not an array of them
 class PricingRuleListOut(serializers.Serializer):
     rules = PricingRuleOut(many=True)
     count = serializers.IntegerField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from billing_project.core.api.fields import (
@@ -163,6 +164,7 @@ class HoldOut(serializers.Serializer):
     releaseTransactionId = serializers.CharField(required=False)
 
 
+@extend_schema_serializer(many=False)  # an envelope object, not an array of them
 class HoldListOut(serializers.Serializer):
     holds = HoldOut(many=True)
     count = serializers.IntegerField()

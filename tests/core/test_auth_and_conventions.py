@@ -115,6 +115,20 @@ def test_openapi_schema_lists_the_ledger_routes(client):
     assert client.get("/api/docs/").status_code == 200
 
 
+def test_openapi_list_shapes_match_the_responses(client):
+    """Envelope lists are documented as objects, bare-array lists as arrays (drf-spectacular wraps a
+    ViewSet's ``list`` in an array unless told otherwise)."""
+    paths = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()["paths"]
+
+    def schema(route):
+        return paths[f"/api/v1/billing{route}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    for route in ["/meters", "/pricing-rules", "/holds", "/invoices", "/tax-rates", "/credit-grants"]:
+        assert "$ref" in schema(route), route
+    for route in ["/events", "/credit-notes", "/balance-transactions"]:
+        assert schema(route).get("type") == "array", route
+
+
 def test_ids_are_prefixed(api):
     r = api.post("/deposit", {"user": "u", "amount": 5})
     assert r.json()["transactionId"].startswith("txn_")
