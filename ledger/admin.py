@@ -3,6 +3,8 @@
 Nobody adds, changes or deletes ledger rows here: entries are append-only and balances move only through
 ``ledger.services``. The one mutation is a wallet's overdraft setting, through
 ``services.wallet_set_overdraft``, logged with the acting user in the admin log.
+Customer balances are ``Account`` rows of kind ``customer_balance`` (filter the account list by kind);
+their journal is the read-only ``CustomerBalanceTransaction`` list.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFil
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import format_minor
 from ledger import credit_services, services
-from ledger.models import Account, BalanceTransaction, CreditGrant, Entry, Hold, Lot
+from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
 
 
 def _money(amount: int, currency: str) -> str:
@@ -250,3 +252,26 @@ class CreditGrantAdmin(ReadOnlyAdmin):
             perform=lambda g, actor, reason: credit_services.credit_grant_void(
                 organization=g.organization, grant_id=g.public_id, actor=actor, reason=reason),
         )
+
+
+@admin.register(CustomerBalanceTransaction)
+class CustomerBalanceTransactionAdmin(ReadOnlyAdmin):
+    """The customer-balance journal (invoicing.md §15); balances move only through
+    ``customer_balance_services.customer_balance_post``."""
+
+    list_display = ("public_id", "customer", "type", "amount_display", "currency", "ending_balance_display",
+                    "created_at")
+    list_filter = ("organization", "type", CurrencyFilter, CustomerFilter)
+    search_fields = ("=public_id", "=invoice_id", "=credit_note_id")
+    date_hierarchy = "created_at"
+    list_select_related = ()
+    show_full_result_count = False
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: CustomerBalanceTransaction) -> str:
+        sign = "+" if obj.amount > 0 else "−"
+        return f"{sign}{_money(abs(obj.amount), obj.currency)}"
+
+    @admin.display(description="ending balance", ordering="ending_balance")
+    def ending_balance_display(self, obj: CustomerBalanceTransaction) -> str:
+        return _money(obj.ending_balance, obj.currency)
