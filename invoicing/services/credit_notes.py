@@ -240,9 +240,9 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
         if note.effect == CreditNote.EFFECT_INVOICE:
             previous = {"creditNotesAmount": invoice.credit_notes_amount, "amountDue": invoice.amount_due}
             invoice.credit_notes_amount += total
-            invoice_services._recompute(invoice, retax=False)
+            invoice_services.invoice_totals_recompute(invoice, retax=False)
             invoice.save()
-            invoice_services._publish(invoice, "invoice.updated", previous)
+            invoice_services.invoice_event_publish(invoice, "invoice.updated", previous)
         _audit(note, actor=actor, action="credit_note.create", reason=reason,
                data={"number": note.number_str, "invoiceId": invoice.public_id, "amount": total,
                      "effect": note.effect})
@@ -288,9 +288,9 @@ def credit_note_void(*, organization: Organization, credit_note_id: str, actor: 
                 source_type="credit_note", source_id=note.public_id)
             previous = {"creditNotesAmount": invoice.credit_notes_amount, "amountDue": invoice.amount_due}
             invoice.credit_notes_amount -= note.amount
-            invoice_services._recompute(invoice, retax=False)
+            invoice_services.invoice_totals_recompute(invoice, retax=False)
             invoice.save()
-            invoice_services._publish(invoice, "invoice.updated", previous)
+            invoice_services.invoice_event_publish(invoice, "invoice.updated", previous)
         else:
             customer_balance_services.customer_balance_post(
                 organization=organization, customer=invoice.customer, currency=note.currency, amount=-note.amount,

@@ -2,7 +2,7 @@
 
 Invariants
 - ``amount_due = max(0, subtotal − discount + tax − credit_applied − amount_paid − credit_notes_amount)`` after
-  every change, creation included (``_recompute``). ``tax`` is the exclusive tax added to the total;
+  every change, creation included (``invoice_totals_recompute``). ``tax`` is the exclusive tax added to the total;
   inclusive tax is inside the line amounts and kept in ``tax_inclusive``. A void invoice owes nothing.
 - Only drafts change their lines, discount or tax (409 otherwise). Every mutation locks the invoice row
   first; lock order: invoice → document sequence → ledger (grants → running rows).
@@ -153,8 +153,9 @@ def collection_data(result: CollectionResult) -> dict[str, Any]:
 
 # --- helpers -----------------------------------------------------------------------------------------
 
-def _publish(invoice: Invoice, type: str, previous: dict[str, Any] | None = None,
-             extra: dict[str, Any] | None = None) -> None:
+def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] | None = None,
+                          extra: dict[str, Any] | None = None) -> None:
+    """Publish ``type`` for the invoice (call inside the transaction of the change)."""
     webhook_services.event_publish(organization=invoice.organization, type=type, object_type="invoice",
                                    object_id=invoice.public_id, customer_id=invoice.customer,
                                    data=invoice_data(invoice) | (extra or {}), previous_data=previous)
@@ -227,9 +228,10 @@ def _discount_for(invoice: Invoice) -> int:
     return min(base, invoice.discount_amount or 0)
 
 
-def _recompute(invoice: Invoice, *, retax: bool) -> None:
-    """Recompute every total from the lines (caller holds the invoice lock). ``retax`` rewrites the tax lines
-    from the organization's current rates for the invoice's tax address (drafts and finalization only)."""
+def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
+    """Recompute every total from the lines (invoicing services only; caller holds the invoice lock).
+    ``retax`` rewrites the tax lines from the organization's current rates for the invoice's tax address
+    (drafts and finalization only)."""
     amounts = [line.amount for line in invoice.line_items.all()]
     invoice.subtotal = sum(amounts)
     _check_int64(invoice.subtotal, "subtotal")
@@ -283,9 +285,9 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
         built = [_build_line(invoice, line, f"lineItems[{i}]") for i, line in enumerate(lines)]
         invoice.save()
         InvoiceLineItem.objects.bulk_create(built)
-        _recompute(invoice, retax=False)
+        invoice_totals_recompute(invoice, retax=False)
         invoice.save()
-        _publish(invoice, "invoice.created")
+        invoice_event_publish(invoice, "invoice.created")
     return invoice
 
 
@@ -296,9 +298,9 @@ def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineI
         _require_draft(invoice, "can only add line items to draft invoices")
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
         _build_line(invoice, line, "body").save()
-        _recompute(invoice, retax=True)
+        invoice_totals_recompute(invoice, retax=True)
         invoice.save()
-        _publish(invoice, "invoice.updated", previous)
+        invoice_event_publish(invoice, "invoice.updated", previous)
     return invoice
 
 
@@ -311,9 +313,9 @@ def invoice_line_remove(*, organization: Organization, invoice_id: str, line_id:
         if not deleted:
             raise NotFound("line item not found", param="itemId")
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
-        _recompute(invoice, retax=True)
+        invoice_totals_recompute(invoice, retax=True)
         invoice.save()
-        _publish(invoice, "invoice.updated", previous)
+        invoice_event_publish(invoice, "invoice.updated", previous)
     return invoice
 
 
@@ -342,9 +344,9 @@ def invoice_discount_apply(*, organization: Organization, invoice_id: str, amoun
         invoice.discount_amount, invoice.discount_bp = amount, percent_bp
         invoice.coupon_id = coupon_id
         invoice.discount_name = name or (f"coupon:{coupon_id}" if coupon_id else "")
-        _recompute(invoice, retax=True)
+        invoice_totals_recompute(invoice, retax=True)
         invoice.save()
-        _publish(invoice, "invoice.updated", previous)
+        invoice_event_publish(invoice, "invoice.updated", previous)
     return invoice
 
 
@@ -365,9 +367,9 @@ def invoice_tax_calculate(*, organization: Organization, invoice_id: str, countr
         _require_draft(invoice, f"can only calculate tax on draft invoices, current status: {invoice.status}")
         previous = {"tax": invoice.tax, "amountDue": invoice.amount_due}
         invoice.tax_country, invoice.tax_state = country.upper(), state
-        _recompute(invoice, retax=True)
+        invoice_totals_recompute(invoice, retax=True)
         invoice.save()
-        _publish(invoice, "invoice.updated", previous)
+        invoice_event_publish(invoice, "invoice.updated", previous)
     return invoice
 
 
@@ -397,7 +399,7 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
         if invoice.status != Invoice.STATUS_DRAFT:
             raise Conflict(f"can only finalize draft invoices, current status: {invoice.status}",
                            code="invoice_not_draft", param="status")
-        _recompute(invoice, retax=True)
+        invoice_totals_recompute(invoice, retax=True)
         if invoice.total < 0:
             raise Conflict(f"invoice total is negative ({invoice.total}); remove the credit lines or issue a "
                            "credit note instead", code="invoice_total_negative", param="lineItems")
@@ -420,7 +422,7 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
                 notes=f"Invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
         _actor_audit(invoice, actor=actor, action="invoice.finalize", reason=reason,
                      data={"number": invoice.number_str, "total": invoice.total})
-        _publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
+        invoice_event_publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
     return invoice
 
 
@@ -473,13 +475,13 @@ def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
             invoice.payment_ref = result.provider_ref
             only_credits = result.credit_used > 0 and result.amount_charged == result.credit_used
             invoice.payment_method = "credit" if only_credits else ("card" if result.provider_used else "balance")
-            _recompute(invoice, retax=False)
+            invoice_totals_recompute(invoice, retax=False)
             invoice.save()
-            _publish(invoice, "invoice.paid", {"status": Invoice.STATUS_OPEN},
+            invoice_event_publish(invoice, "invoice.paid", {"status": Invoice.STATUS_OPEN},
                      extra={"collection": collection_data(result)})
         else:
             invoice.save(update_fields=["attempt_count", "last_attempt_at", "updated_at"])
-            _publish(invoice, "invoice.payment_failed", extra={"collection": collection_data(result)})
+            invoice_event_publish(invoice, "invoice.payment_failed", extra={"collection": collection_data(result)})
         if actor:
             _actor_audit(invoice, actor=actor, action="invoice.pay", reason="",
                          data={"success": result.success, "amountCharged": result.amount_charged})
@@ -524,11 +526,11 @@ def invoice_void(*, organization: Organization, invoice_id: str, actor: str = ""
                     txn_type=BalanceTransaction.TYPE_INVOICE_VOID)
         invoice.status = Invoice.STATUS_VOID
         invoice.voided_at = now
-        _recompute(invoice, retax=False)
+        invoice_totals_recompute(invoice, retax=False)
         invoice.save()
         _actor_audit(invoice, actor=actor, action="invoice.void", reason=reason,
                      data={"previousStatus": previous_status, "total": invoice.total})
-        _publish(invoice, "invoice.voided", {"status": previous_status})
+        invoice_event_publish(invoice, "invoice.voided", {"status": previous_status})
     return invoice
 
 
@@ -559,5 +561,5 @@ def invoice_mark_uncollectible(*, organization: Organization, invoice_id: str, a
         invoice.save()
         _actor_audit(invoice, actor=actor, action="invoice.mark_uncollectible", reason=reason,
                      data={"writtenOff": invoice.amount_due})
-        _publish(invoice, "invoice.marked_uncollectible", {"status": Invoice.STATUS_OPEN})
+        invoice_event_publish(invoice, "invoice.marked_uncollectible", {"status": Invoice.STATUS_OPEN})
     return invoice
