@@ -182,9 +182,10 @@ def _allocate(grants: list[CreditGrant], charges: Sequence[Charge], now: datetim
 
 def _usable_grants(*, organization: Organization, user: str, currency: str, lock: bool) -> list[CreditGrant]:
     qs = CreditGrant.objects.filter(organization=organization, customer=user, currency=currency,
-                                    remaining_cents__gt=0, voided_at__isnull=True).order_by("pk")
+                                    remaining_cents__gt=0, voided_at__isnull=True).select_related("account")
+    qs = qs.order_by("pk")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     return list(qs)
 
 

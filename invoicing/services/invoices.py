@@ -64,6 +64,30 @@ class LineInput:
     period_end: datetime | None = None
 
 
+# --- children, read once per instance ---------------------------------------------------------------
+# A service touches an invoice's lines and tax lines several times (totals, credit charges, the event
+# payload); they are read once per instance and the cache is replaced whenever the service rewrites them.
+
+def _lines_of(invoice: Invoice) -> list[InvoiceLineItem]:
+    cached = invoice.__dict__.get("_lines_cache")
+    if cached is None:
+        cached = invoice.__dict__["_lines_cache"] = list(invoice.line_items.all())
+    return cached
+
+
+def _tax_lines_of(invoice: Invoice) -> list[InvoiceTaxLine]:
+    cached = invoice.__dict__.get("_tax_lines_cache")
+    if cached is None:
+        prefetched = "tax_lines" in getattr(invoice, "_prefetched_objects_cache", {})  # the selectors' prefetch
+        rows = invoice.tax_lines.all() if prefetched else invoice.tax_lines.select_related("tax_rate")
+        cached = invoice.__dict__["_tax_lines_cache"] = list(rows)
+    return cached
+
+
+def _lines_forget(invoice: Invoice) -> None:
+    invoice.__dict__.pop("_lines_cache", None)
+
+
 # --- rendering ---------------------------------------------------------------------------------------
 
 def line_item_data(line: InvoiceLineItem) -> dict[str, Any]:
@@ -92,8 +116,8 @@ def tax_line_data(line: InvoiceTaxLine) -> dict[str, Any]:
 
 def invoice_data(invoice: Invoice) -> dict[str, Any]:
     """The invoice response object (spec §1.5, plus the fields the original never returned)."""
-    lines = list(invoice.line_items.all())
-    tax_lines = list(invoice.tax_lines.all())
+    lines = _lines_of(invoice)
+    tax_lines = _tax_lines_of(invoice)
     data: dict[str, Any] = {
         "id": invoice.public_id,
         "userId": invoice.customer,
@@ -170,7 +194,8 @@ def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
 
 
 def _get(*, organization: Organization, invoice_id: str) -> Invoice:
-    invoice = Invoice.objects.filter(organization=organization, public_id=invoice_id).first()
+    invoice = Invoice.objects.select_related("organization").filter(organization=organization,
+                                                                    public_id=invoice_id).first()
     if invoice is None:
         raise NotFound("invoice not found", param="id")
     return invoice
@@ -232,25 +257,28 @@ def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
     """Recompute every total from the lines (invoicing services only; caller holds the invoice lock).
     ``retax`` rewrites the tax lines from the organization's current rates for the invoice's tax address
     (drafts and finalization only)."""
-    amounts = [line.amount for line in invoice.line_items.all()]
+    amounts = [line.amount for line in _lines_of(invoice)]
     invoice.subtotal = sum(amounts)
     _check_int64(invoice.subtotal, "subtotal")
     invoice.discount = _discount_for(invoice)
     if retax:
         InvoiceTaxLine.objects.filter(invoice=invoice).delete()
         invoice.tax = invoice.tax_inclusive = 0
+        tax_lines: list[InvoiceTaxLine] = []
         if invoice.tax_country:
             rates = tax_selectors.tax_rates_for_address(organization=invoice.organization,
                                                         country=invoice.tax_country, state=invoice.tax_state)
             result = tax_engine.tax_compute(base=invoice.subtotal - invoice.discount,
                                             rates=[tax_engine.rate_spec(r) for r in rates])
             invoice.tax, invoice.tax_inclusive = result.exclusive, result.inclusive
-            InvoiceTaxLine.objects.bulk_create([
-                InvoiceTaxLine(invoice=invoice, tax_rate_id=line.rate.rate_pk, description=line.rate.display_name,
+            by_pk = {rate.pk: rate for rate in rates}
+            tax_lines = InvoiceTaxLine.objects.bulk_create([
+                InvoiceTaxLine(invoice=invoice, tax_rate=by_pk[line.rate.rate_pk], description=line.rate.display_name,
                                percentage_bp=line.rate.percentage_bp, inclusive=line.rate.inclusive,
                                jurisdiction=line.rate.jurisdiction, taxable_amount=line.taxable_amount,
                                amount=line.amount)
                 for line in result.lines])
+        invoice.__dict__["_tax_lines_cache"] = tax_lines
     if invoice.status == Invoice.STATUS_VOID:
         invoice.amount_due = 0
         return
@@ -285,6 +313,8 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
         built = [_build_line(invoice, line, f"lineItems[{i}]") for i, line in enumerate(lines)]
         invoice.save()
         InvoiceLineItem.objects.bulk_create(built)
+        invoice.__dict__["_lines_cache"] = built
+        invoice.__dict__["_tax_lines_cache"] = []
         invoice_totals_recompute(invoice, retax=False)
         invoice.save()
         invoice_event_publish(invoice, "invoice.created")
@@ -298,6 +328,7 @@ def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineI
         _require_draft(invoice, "can only add line items to draft invoices")
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
         _build_line(invoice, line, "body").save()
+        _lines_forget(invoice)
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
         invoice_event_publish(invoice, "invoice.updated", previous)
@@ -312,6 +343,7 @@ def invoice_line_remove(*, organization: Organization, invoice_id: str, line_id:
         deleted, _ = InvoiceLineItem.objects.filter(invoice=invoice, public_id=line_id).delete()
         if not deleted:
             raise NotFound("line item not found", param="itemId")
+        _lines_forget(invoice)
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
@@ -431,7 +463,7 @@ def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
     per metered line (up to what is left), the rest unrestricted."""
     charges: list[Charge] = []
     left = amount
-    for line in invoice.line_items.all():
+    for line in _lines_of(invoice):
         if left <= 0:
             break
         if line.meter_id and line.amount > 0:
