@@ -21,23 +21,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 
-from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, reason_action
+from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, money_display, reason_action
 from billing_project.core.errors import ApplicationError, Conflict
-from billing_project.core.money import format_minor
 from invoicing import pdf
 from invoicing.models import CreditNote, DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
 from invoicing.services import credit_notes as credit_note_services
 from invoicing.services import invoices as invoice_services
 from ledger.models import Account
-
-
-def _money(amount: int | None, currency: str) -> str:
-    if amount is None:
-        return "-"
-    try:
-        return format_minor(amount, currency)
-    except Exception:  # an unknown currency must not break the page
-        return f"{amount} {currency}"
 
 
 def _date(value: datetime | None, *, with_time: bool = False) -> str:
@@ -136,11 +126,11 @@ class LineItemInline(NoWriteMixin, admin.TabularInline):
 
     @admin.display(description="unit price")
     def unit_price_display(self, obj: InvoiceLineItem) -> str:
-        return _money(obj.unit_price, obj.currency) if obj.unit_price else "-"
+        return money_display(obj.unit_price, obj.currency) if obj.unit_price else "-"
 
     @admin.display(description="amount")
     def amount_display(self, obj: InvoiceLineItem) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 class TaxLineInline(NoWriteMixin, admin.TabularInline):
@@ -160,11 +150,11 @@ class TaxLineInline(NoWriteMixin, admin.TabularInline):
 
     @admin.display(description="taxable amount")
     def taxable_display(self, obj: InvoiceTaxLine) -> str:
-        return _money(obj.taxable_amount, obj.invoice.currency)
+        return money_display(obj.taxable_amount, obj.invoice.currency)
 
     @admin.display(description="tax")
     def amount_display(self, obj: InvoiceTaxLine) -> str:
-        return _money(obj.amount, obj.invoice.currency)
+        return money_display(obj.amount, obj.invoice.currency)
 
 
 class CreditNoteInline(NoWriteMixin, admin.TabularInline):
@@ -177,7 +167,7 @@ class CreditNoteInline(NoWriteMixin, admin.TabularInline):
 
     @admin.display(description="amount")
     def amount_display(self, obj: CreditNote) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 @admin.register(Invoice)
@@ -225,11 +215,11 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="total", ordering="_total")
     def total_display(self, obj: Invoice) -> str:
-        return _money(obj.total, obj.currency)
+        return money_display(obj.total, obj.currency)
 
     @admin.display(description="amount due", ordering="amount_due")
     def amount_due_display(self, obj: Invoice) -> str:
-        return _money(obj.amount_due, obj.currency)
+        return money_display(obj.amount_due, obj.currency)
 
     @admin.display(description="PDF")
     def pdf_column(self, obj: Invoice) -> str:
@@ -248,14 +238,14 @@ class InvoiceAdmin(ReadOnlyAdmin):
                 ("Paid by credits", -obj.credit_applied), ("Paid", -obj.amount_paid),
                 ("Credit notes", -obj.credit_notes_amount), ("Amount due", obj.amount_due)]
         body = format_html_join("", "<tr><th>{}</th><td style='text-align:right'>{}</td></tr>",
-                                ((label, _money(amount, obj.currency)) for label, amount in rows))
+                                ((label, money_display(amount, obj.currency)) for label, amount in rows))
         return format_html("<table>{}</table>", body)
 
     @admin.display(description="creditable remainder")
     def creditable_display(self, obj: Invoice) -> str:
         if obj.status not in (Invoice.STATUS_OPEN, Invoice.STATUS_PAID):
             return f"- (credit notes are issued on open or paid invoices; this one is {obj.status})"
-        return _money(invoice_creditable_remainder(obj), obj.currency)
+        return money_display(invoice_creditable_remainder(obj), obj.currency)
 
     # -- PDF
 
@@ -294,7 +284,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return self.has_view_permission(request)
 
     def _describe(self, invoice: Invoice) -> str:
-        return (f"{_invoice_label(invoice)} {invoice.customer}: {_money(invoice.total, invoice.currency)} "
+        return (f"{_invoice_label(invoice)} {invoice.customer}: {money_display(invoice.total, invoice.currency)} "
                 f"({invoice.status})")
 
     def _transition(self, request: HttpRequest, queryset: QuerySet[Invoice], *, title: str, service):
@@ -333,7 +323,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         return reason_action(
             self, request, queryset.select_related("organization"), title="Issue credit notes",
             describe=lambda inv: f"{self._describe(inv)}, creditable "
-                                 f"{_money(invoice_creditable_remainder(inv), inv.currency)}",
+                                 f"{money_display(invoice_creditable_remainder(inv), inv.currency)}",
             perform=perform)
 
     @admin.action(description="Download PDF (one invoice)", permissions=["pdf"])
@@ -378,7 +368,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: CreditNote) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
     def has_void_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("invoicing.change_creditnote")
@@ -388,7 +378,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         return reason_action(
             self, request, queryset.select_related("organization", "invoice"), title="Void credit notes",
             describe=lambda cn: (f"{cn.number_str} on {_invoice_label(cn.invoice)} {cn.customer}: "
-                                 f"{_money(cn.amount, cn.currency)} ({cn.status})"),
+                                 f"{money_display(cn.amount, cn.currency)} ({cn.status})"),
             perform=lambda cn, actor, reason: credit_note_services.credit_note_void(
                 organization=cn.organization, credit_note_id=cn.public_id, actor=actor, reason=reason))
 
@@ -416,7 +406,7 @@ class InvoiceLineItemAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: InvoiceLineItem) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 @admin.register(DocumentSequence)

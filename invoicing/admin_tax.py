@@ -16,9 +16,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter, reason_action
+from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter, money_display, reason_action
 from billing_project.core.errors import ValidationError
-from billing_project.core.money import format_minor
 from invoicing.models import InvoiceTaxLine, TaxRate
 from invoicing.services import tax as tax_services
 
@@ -174,15 +173,10 @@ class InvoiceTaxLineAdmin(ReadOnlyAdmin):
 
     @admin.display(description="taxable amount", ordering="taxable_amount")
     def taxable_display(self, obj: InvoiceTaxLine) -> str:
-        return _money(obj.taxable_amount, obj.invoice.currency)
+        return money_display(obj.taxable_amount, obj.invoice.currency)
 
     @admin.display(description="tax", ordering="amount")
     def amount_display(self, obj: InvoiceTaxLine) -> str:
-        return _money(obj.amount, obj.invoice.currency)
+        return money_display(obj.amount, obj.invoice.currency)
 
 
-def _money(amount: int, currency: str) -> str:
-    try:
-        return format_minor(amount, currency)
-    except Exception:  # an unknown currency must not break the page
-        return f"{amount} {currency}"

@@ -13,18 +13,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, reason_action
+from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, money_display, reason_action
 from billing_project.core.errors import ApplicationError
-from billing_project.core.money import format_minor
 from ledger import credit_services, services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
-
-
-def _money(amount: int, currency: str) -> str:
-    try:
-        return format_minor(amount, currency)
-    except Exception:  # an unknown currency must not break the page
-        return f"{amount} {currency}"
 
 
 class CustomerFilter(TextInputFilter):
@@ -64,19 +56,19 @@ class AccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description="balance", ordering="balance")
     def balance_display(self, obj: Account) -> str:
-        return _money(obj.balance, obj.currency)
+        return money_display(obj.balance, obj.currency)
 
     @admin.display(description="holds", ordering="holds")
     def holds_display(self, obj: Account) -> str:
-        return _money(obj.holds, obj.currency)
+        return money_display(obj.holds, obj.currency)
 
     @admin.display(description="available")
     def available_display(self, obj: Account) -> str:
-        return _money(obj.available, obj.currency)
+        return money_display(obj.available, obj.currency)
 
     @admin.display(description="expiring", ordering="expiring")
     def expiring_display(self, obj: Account) -> str:
-        return _money(obj.expiring, obj.currency)
+        return money_display(obj.expiring, obj.currency)
 
     def has_overdraft_permission(self, request: HttpRequest) -> bool:
         opts = self.opts
@@ -119,7 +111,7 @@ class EntryInline(NoWriteMixin, admin.TabularInline):
 
     @admin.display(description="amount")
     def amount_display(self, obj: Entry) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 @admin.register(BalanceTransaction)
@@ -140,11 +132,11 @@ class BalanceTransactionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: BalanceTransaction) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
     @admin.display(description="formatted amount")
     def amount_formatted(self, obj: BalanceTransaction) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 @admin.register(Entry)
@@ -157,7 +149,7 @@ class EntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Entry) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
 
 @admin.register(Hold)
@@ -172,11 +164,11 @@ class HoldAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Hold) -> str:
-        return _money(obj.amount, obj.currency)
+        return money_display(obj.amount, obj.currency)
 
     @admin.display(description="captured", ordering="captured_amount")
     def captured_display(self, obj: Hold) -> str:
-        return _money(obj.captured_amount, obj.currency)
+        return money_display(obj.captured_amount, obj.currency)
 
 
 class LotCustomerFilter(TextInputFilter):
@@ -194,11 +186,11 @@ class LotAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Lot) -> str:
-        return _money(obj.amount, obj.wallet.currency)
+        return money_display(obj.amount, obj.wallet.currency)
 
     @admin.display(description="remaining", ordering="remaining")
     def remaining_display(self, obj: Lot) -> str:
-        return _money(obj.remaining, obj.wallet.currency)
+        return money_display(obj.remaining, obj.wallet.currency)
 
 
 class GrantStatusFilter(admin.SimpleListFilter):
@@ -235,11 +227,11 @@ class CreditGrantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount")
     def amount_display(self, obj: CreditGrant) -> str:
-        return _money(obj.amount_cents, obj.currency)
+        return money_display(obj.amount_cents, obj.currency)
 
     @admin.display(description="remaining")
     def remaining_display(self, obj: CreditGrant) -> str:
-        return _money(obj.remaining_cents, obj.currency)
+        return money_display(obj.remaining_cents, obj.currency)
 
     def has_void_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("ledger.change_creditgrant")
@@ -248,7 +240,7 @@ class CreditGrantAdmin(ReadOnlyAdmin):
     def void_grants(self, request: HttpRequest, queryset: QuerySet[CreditGrant]):
         return reason_action(
             self, request, queryset.select_related("organization"), title="Void credit grants",
-            describe=lambda g: f"{g.public_id} {g.customer}: {_money(g.remaining_cents, g.currency)} left",
+            describe=lambda g: f"{g.public_id} {g.customer}: {money_display(g.remaining_cents, g.currency)} left",
             perform=lambda g, actor, reason: credit_services.credit_grant_void(
                 organization=g.organization, grant_id=g.public_id, actor=actor, reason=reason),
         )
@@ -270,8 +262,8 @@ class CustomerBalanceTransactionAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: CustomerBalanceTransaction) -> str:
         sign = "+" if obj.amount > 0 else "−"
-        return f"{sign}{_money(abs(obj.amount), obj.currency)}"
+        return f"{sign}{money_display(abs(obj.amount), obj.currency)}"
 
     @admin.display(description="ending balance", ordering="ending_balance")
     def ending_balance_display(self, obj: CustomerBalanceTransaction) -> str:
-        return _money(obj.ending_balance, obj.currency)
+        return money_display(obj.ending_balance, obj.currency)

@@ -19,7 +19,18 @@ from django.template.response import TemplateResponse
 from billing_project.core import services
 from billing_project.core.errors import ApplicationError
 from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization
+from billing_project.core.money import format_minor
 
+
+def money_display(amount: int | None, currency: str) -> str:
+    """Minor units as the currency's format for admin columns ("-" for none); an unknown currency must not
+    break the page."""
+    if amount is None:
+        return "-"
+    try:
+        return format_minor(amount, currency)
+    except Exception:
+        return f"{amount} {currency}"
 
 class NoWriteMixin:
     """No add, change or delete for anyone (rows are written by services only)."""

@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from billing_project.core.models import AuditLog
 from invoicing.models import Invoice
 from invoicing.services import invoices as invoice_services
 from invoicing.services.invoices import LineInput
-from tests.browser.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, log_in
+from tests.browser.conftest import CHROMIUM, log_in
 
 SCREENSHOT = Path(os.environ.get("INVOICE_ADMIN_SCREENSHOT", "/tmp/invoice_admin.png"))
 
@@ -24,28 +23,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make browser-deps)"),
     pytest.mark.django_db(transaction=True),
 ]
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture
-def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(15_000)
-            yield context.new_page()
-        finally:
-            browser.close()
-            connections.close_all()  # see test_admin_browser.py: lets the test database be dropped
-
-
-@pytest.fixture
-def finance_user(django_user_model):
-    django_user_model.objects.create_superuser("finance", "finance@example.com", "correct horse battery")
-    return "finance", "correct horse battery"
 
 
 def make_invoice(org, customer: str, amount: int) -> Invoice:

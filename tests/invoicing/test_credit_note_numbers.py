@@ -3,11 +3,7 @@ gap-free and unique across concurrent issuers, and concurrent notes on one invoi
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from billing_project.core.errors import Conflict
 from invoicing.models import CreditNote, Invoice
@@ -18,6 +14,7 @@ from invoicing.services.invoices import LineInput
 from invoicing.services.sequences import document_number
 from ledger import selectors
 from ledger.models import BalanceTransaction
+from tests.threads import run_threads
 from webhooks.models import BillingEvent
 
 USER = "hanzo/race"
@@ -32,20 +29,7 @@ def test_document_number_vectors(number, expected):
 
 
 def _run(threads: int, fn):
-    barrier = threading.Barrier(threads)
-
-    def wrapped(i):
-        try:
-            barrier.wait()
-            try:
-                return fn(i)
-            except Conflict as exc:
-                return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, catch=(Conflict,))
 
 
 def _open_invoice(org, amount: int = 1_000, customer: str = USER) -> Invoice:

@@ -3,11 +3,7 @@ consistent outcome, and finalization numbers stay gap-free and unique."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from billing_project.core.errors import Conflict
 from invoicing.models import Invoice
@@ -16,6 +12,7 @@ from invoicing.services.invoices import LineInput
 from ledger import credit_services, selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction, CreditGrant
+from tests.threads import run_threads
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,20 +21,7 @@ USER = "hanzo/race"
 
 
 def _run(threads: int, fn):
-    barrier = threading.Barrier(threads)
-
-    def wrapped(i):
-        try:
-            barrier.wait()
-            try:
-                return fn(i)
-            except Conflict as exc:
-                return exc
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, catch=(Conflict,))
 
 
 def _open_invoice(org, amount: int = 1_000) -> Invoice:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, timedelta
 
 import pytest
-from django.db import connections
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -16,6 +14,7 @@ from billing_project.core.times import rfc3339
 from invoicing.models import MeterEvent, MeterRollup, MeterUniqueValue
 from invoicing.selectors import metering as selectors
 from tests.conftest import Api
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,14 +22,7 @@ ALICE = "hanzo/alice"
 
 
 def _run(threads: int, fn):
-    def wrapped(i):
-        try:
-            return fn(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, together=False)
 
 
 def _meter(api: Api, **extra) -> dict:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import random
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connections
 
 from billing_project.core.errors import Conflict, ValidationError
 from ledger import selectors, services
 from ledger.models import BalanceTransaction
 from tests.conftest import Api
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,14 +19,7 @@ USER = "hanzo/hot"
 
 
 def _run(threads: int, fn):
-    def wrapped(i):
-        try:
-            return fn(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, together=False)
 
 
 def test_32_threads_x_50_mixed_calls_end_exact(acme_key, org_acme):

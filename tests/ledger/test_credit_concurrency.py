@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from ledger import credit_services as cs
 from ledger import selectors
 from ledger.credit_services import Charge
 from ledger.models import BalanceTransaction, CreditGrant
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,14 +16,7 @@ USER = "hanzo/hot"
 
 
 def _run(threads: int, fn):
-    def wrapped(i):
-        try:
-            return fn(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, together=False)
 
 
 def test_16_threads_burning_more_than_exists_take_exactly_the_grants(org_acme):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from billing_project.core.errors import Conflict
 from ledger import customer_balance_services as cbs
 from ledger import selectors
 from ledger.models import CustomerBalanceTransaction
+from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,14 +17,7 @@ THREADS = 16
 
 
 def _run(threads: int, fn):
-    def wrapped(i):
-        try:
-            return fn(i)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(wrapped, range(threads)))
+    return run_threads(threads, fn, together=False)
 
 
 def _assert_exact_journal(org, expected_balance: int) -> None:
