@@ -338,3 +338,22 @@ def test_invoice_endpoints_are_in_the_schema(api):
                  "/invoices/{invoice_id}/mark-uncollectible", "/invoices/{invoice_id}/pdf",
                  "/invoices/{invoice_id}/line-items/{item_id}", "/invoices/{invoice_id}/calculate-tax"):
         assert f'"/api/v1/billing{path}"' in schema, path
+
+
+def test_meter_restricted_credits_pay_only_their_usage_lines(api, org_acme):
+    credit_services.credit_grant_create(organization=org_acme, user=USER, amount_cents=5_000, eligibility=["mtr_x"])
+    ledger_services.deposit_create(organization=org_acme, user=USER, amount=700, currency="usd")
+    invoice = _open(api, [{"description": "API calls", "amount": 300, "meterId": "mtr_x"},
+                          {"description": "Support", "amount": 700}])
+    body = api.post(f"/invoices/{invoice['id']}/pay").json()
+    assert body["collection"]["success"] is True
+    assert (body["collection"]["creditUsed"], body["collection"]["depositsUsed"]) == (300, 700)
+    assert selectors.ledger_audit().ok
+
+
+def test_only_the_invoice_currency_pays(api, org_acme):
+    credit_services.credit_grant_create(organization=org_acme, user=USER, amount_cents=5_000, currency="eur")
+    ledger_services.deposit_create(organization=org_acme, user=USER, amount=5_000, currency="eur")
+    invoice = _open(api, currency="usd")
+    body = api.post(f"/invoices/{invoice['id']}/pay").json()
+    assert body["collection"]["success"] is False and body["collection"]["amountCharged"] == 0
