@@ -193,10 +193,11 @@ def customer_balance_get(*, organization: Organization, customer: str, currency:
     return balance or 0
 
 
-def customer_balance_transaction_list(*, organization: Organization, customer: str = "",
-                                      limit: int = 100) -> list[CustomerBalanceTransaction]:
-    """The balance-transaction journal, newest first; every customer's when ``customer`` is empty."""
+def customer_balance_transaction_list(*, organization: Organization,
+                                      customer: str = "") -> QuerySet[CustomerBalanceTransaction]:
+    """The balance-transaction journal, newest first; every customer's when ``customer`` is empty. The
+    caller pages it."""
     qs = CustomerBalanceTransaction.objects.filter(organization=organization)
     if customer:
         qs = qs.filter(customer=customer)
-    return list(qs.order_by("-pk")[:limit])
+    return qs.order_by("-pk")

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.errors import ValidationError
+from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import credit_notes as credit_note_services
@@ -98,7 +98,7 @@ def _render(note) -> dict:
 LIST_PARAMS = [
     OpenApiParameter("invoiceId", str, required=False),
     OpenApiParameter("customerId", str, required=False),
-    OpenApiParameter("limit", int, required=False, description="1..1000, default 100"),
+    *PAGING_PARAMETERS,
 ]
 
 
@@ -116,16 +116,17 @@ class CreditNotesView(APIView):
         return Response(_render(note), status=http.HTTP_201_CREATED)
 
     @extend_schema(parameters=LIST_PARAMS, responses=CreditNoteOut(many=True),
-                   summary="List credit notes, newest first (a bare array)")
+                   summary="List credit notes, newest first (a bare array; more pages via the Link header)")
     def get(self, request):
         q = request.query_params
-        raw_limit = (q.get("limit") or "100").strip()
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-            raise ValidationError("limit must be an integer between 1 and 1000", param="limit")
-        notes = credit_note_selectors.credit_note_list(
+        notes, has_more = paginate(credit_note_selectors.credit_note_list(
             organization=request.organization, invoice_id=(q.get("invoiceId") or "").strip(),
-            customer=(q.get("customerId") or "").strip(), limit=int(raw_limit))
-        return Response([_render(note) for note in notes])
+            customer=(q.get("customerId") or "").strip()), q)
+        response = Response([_render(note) for note in notes])
+        link = next_link(request, notes, has_more)
+        if link:
+            response["Link"] = link
+        return response
 
 
 class CreditNoteView(APIView):

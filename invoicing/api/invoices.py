@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.errors import ValidationError
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN, currency_normalize
 from billing_project.core.times import parse_rfc3339
 from invoicing.selectors import invoices as invoice_selectors
@@ -157,7 +157,8 @@ class InvoiceOut(serializers.Serializer):
 
 class InvoiceListOut(serializers.Serializer):
     invoices = InvoiceOut(many=True)
-    count = serializers.IntegerField()
+    count = serializers.IntegerField(help_text="invoices in this page")
+    hasMore = serializers.BooleanField(help_text="more after the last one: pass its id as startingAfter")
 
 
 class CollectionOut(serializers.Serializer):
@@ -204,7 +205,7 @@ INVOICE_LIST_PARAMS = [
     OpenApiParameter("userId", str, required=False),
     OpenApiParameter("status", str, required=False, enum=["draft", "open", "paid", "void", "uncollectible"]),
     OpenApiParameter("subscriptionId", str, required=False),
-    OpenApiParameter("limit", int, required=False, description="1..1000, default 100"),
+    *PAGING_PARAMETERS,
 ]
 
 
@@ -222,14 +223,10 @@ class InvoicesView(APIView):
                    operation_id="invoices_list")
     def get(self, request):
         q = request.query_params
-        raw_limit = (q.get("limit") or "100").strip()
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 1000:
-            raise ValidationError("limit must be an integer between 1 and 1000", param="limit")
-        invoices = invoice_selectors.invoice_list(
+        invoices, has_more = paginate(invoice_selectors.invoice_list(
             organization=request.organization, customer=(q.get("userId") or "").strip(),
-            status=(q.get("status") or "").strip(), subscription_id=(q.get("subscriptionId") or "").strip(),
-            limit=int(raw_limit))
-        return Response({"invoices": [_render(i) for i in invoices], "count": len(invoices)})
+            status=(q.get("status") or "").strip(), subscription_id=(q.get("subscriptionId") or "").strip()), q)
+        return Response({"invoices": [_render(i) for i in invoices], "count": len(invoices), "hasMore": has_more})
 
 
 class InvoiceView(APIView):

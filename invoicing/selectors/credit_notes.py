@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
 from invoicing.models import CreditNote
@@ -16,12 +18,12 @@ def credit_note_get(*, organization: Organization, credit_note_id: str) -> Credi
     return note
 
 
-def credit_note_list(*, organization: Organization, invoice_id: str = "", customer: str = "",
-                     limit: int = 100) -> list[CreditNote]:
-    """Newest first; both filters exact and optional (an unknown invoice id matches nothing)."""
+def credit_note_list(*, organization: Organization, invoice_id: str = "", customer: str = "") -> QuerySet[CreditNote]:
+    """Newest first; both filters exact and optional (an unknown invoice id matches nothing). The caller
+    pages it (``billing_project.core.api.pagination``)."""
     qs = CreditNote.objects.filter(organization=organization)
     if invoice_id:
         qs = qs.filter(invoice__public_id=invoice_id)
     if customer:
         qs = qs.filter(customer=customer)
-    return list(qs.select_related("invoice", "organization").order_by("-id")[:limit])
+    return qs.select_related("invoice", "organization").order_by("-id")

@@ -24,9 +24,9 @@ def invoice_get(*, organization: Organization, invoice_id: str) -> Invoice:
     return invoice
 
 
-def invoice_list(*, organization: Organization, customer: str = "", status: str = "", subscription_id: str = "",
-                 limit: int = 100) -> list[Invoice]:
-    """Newest first; filters are exact (an unknown status matches nothing)."""
+def invoice_list(*, organization: Organization, customer: str = "", status: str = "",
+                 subscription_id: str = "") -> QuerySet[Invoice]:
+    """Newest first; filters are exact (an unknown status matches nothing). The caller pages it."""
     qs = Invoice.objects.filter(organization=organization)
     if customer:
         qs = qs.filter(customer=customer)
@@ -34,7 +34,7 @@ def invoice_list(*, organization: Organization, customer: str = "", status: str 
         qs = qs.filter(status=status)
     if subscription_id:
         qs = qs.filter(subscription_id=subscription_id)
-    return list(_with_children(qs.order_by("-id"))[:limit])
+    return _with_children(qs.order_by("-id"))
 
 
 def invoice_draft_check(*, organization: Organization, invoice_id: str, message: str) -> None:

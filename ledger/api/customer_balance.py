@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.api.pagination import page_params
+from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from billing_project.core.errors import ValidationError
 from billing_project.core.money import currency_normalize
 from ledger import customer_balance_services, selectors
@@ -21,7 +21,6 @@ CUSTOMER_ID_REQUIRED_Q = OpenApiParameter("customerId", str, required=True, desc
 CURRENCY_Q = OpenApiParameter("currency", str, required=False, description="ISO 4217, any case; default usd")
 CUSTOMER_ID_Q = OpenApiParameter("customerId", str, required=False,
                                  description="only this customer's transactions; absent = every customer")
-LIMIT_Q = OpenApiParameter("limit", int, required=False, description="1..1000, default 100")
 
 
 class CustomerBalanceOut(serializers.Serializer):
@@ -90,14 +89,17 @@ class CustomerBalanceAdjustmentsView(APIView):
 
 
 class BalanceTransactionsView(APIView):
-    @extend_schema(parameters=[CUSTOMER_ID_Q, LIMIT_Q], responses=BalanceTransactionOut(many=True),
-                   summary="The customer-balance journal, newest first (bare array)")
+    @extend_schema(parameters=[CUSTOMER_ID_Q, *PAGING_PARAMETERS], responses=BalanceTransactionOut(many=True),
+                   summary="The customer-balance journal, newest first (bare array; more pages via the Link header)")
     def get(self, request):
         customer = (request.query_params.get("customerId") or "").strip()
-        limit, _ = page_params(request.query_params)
-        items = selectors.customer_balance_transaction_list(organization=request.organization, customer=customer,
-                                                            limit=limit)
-        return Response([customer_balance_services.customer_balance_transaction_data(t) for t in items])
+        items, has_more = paginate(selectors.customer_balance_transaction_list(
+            organization=request.organization, customer=customer), request.query_params)
+        response = Response([customer_balance_services.customer_balance_transaction_data(t) for t in items])
+        link = next_link(request, items, has_more)
+        if link:
+            response["Link"] = link
+        return response
 
 
 urlpatterns = [

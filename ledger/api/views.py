@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.errors import first_error, validation_message
 from billing_project.core.api.inputs import body, query_required, validated
-from billing_project.core.api.pagination import paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.errors import ApplicationError
 from billing_project.core.errors import ValidationError as AppValidationError
 from billing_project.core.money import currency_normalize
@@ -27,10 +27,7 @@ from ledger.api import serializers as s
 from ledger.api.filters import HoldFilter
 from ledger.models import Hold
 
-PAGING = [
-    OpenApiParameter("limit", int, description="1–1000, default 100"),
-    OpenApiParameter("startingAfter", str, description="id of the last object of the previous page"),
-]
+PAGING = PAGING_PARAMETERS
 USER_Q = OpenApiParameter("user", str, required=True, description="e.g. hanzo/alice")
 
 

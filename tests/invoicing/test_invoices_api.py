@@ -357,3 +357,26 @@ def test_only_the_invoice_currency_pays(api, org_acme):
     invoice = _open(api, currency="usd")
     body = api.post(f"/invoices/{invoice['id']}/pay").json()
     assert body["collection"]["success"] is False and body["collection"]["amountCharged"] == 0
+
+
+def test_lists_page_with_starting_after(api, org_acme):
+    """Invoices (envelope + hasMore), credit notes and balance transactions (bare arrays + Link) page alike."""
+    ids = [_create(api, [{"description": "a", "amount": 100 + i}])["id"] for i in range(5)]
+    first = api.get("/invoices", {"limit": 2}).json()
+    assert [i["id"] for i in first["invoices"]] == ids[::-1][:2] and first["hasMore"] is True
+    rest = api.get("/invoices", {"limit": 10, "startingAfter": ids[3]}).json()
+    assert [i["id"] for i in rest["invoices"]] == ids[::-1][2:] and rest["hasMore"] is False
+    assert_error(api.get("/invoices", {"startingAfter": "in_nope"}), 400, param="startingAfter")
+
+    invoice = _open(api, [{"description": "a", "amount": 1_000}])
+    notes = [api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 100}).json()["id"] for _ in range(3)]
+    page = api.get("/credit-notes", {"limit": 2})
+    assert [n["id"] for n in page.json()] == notes[::-1][:2]
+    assert 'rel="next"' in page["Link"] and f"startingAfter={notes[1]}" in page["Link"]
+    assert [n["id"] for n in api.get("/credit-notes", {"startingAfter": notes[1]}).json()] == [notes[0]]
+
+    for amount in (5, 7, 9):
+        api.post("/customer-balance/adjustments", {"customerId": USER, "amount": amount})
+    page = api.get("/balance-transactions", {"customerId": USER, "limit": 2})
+    assert [t["amount"] for t in page.json()] == [9, 7] and 'rel="next"' in page["Link"]
+    assert "Link" not in api.get("/balance-transactions", {"customerId": USER}).headers

@@ -153,4 +153,4 @@ def test_selectors_never_write(org_acme, django_assert_num_queries):
     with django_assert_num_queries(1):
         assert selectors.customer_balance_get(organization=org_acme, customer=ALICE, currency="usd") == 0
     assert not Account.objects.filter(kind=Account.KIND_CUSTOMER_BALANCE).exists()
-    assert selectors.customer_balance_transaction_list(organization=org_acme, customer=ALICE) == []
+    assert list(selectors.customer_balance_transaction_list(organization=org_acme, customer=ALICE)) == []

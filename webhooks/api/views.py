@@ -1,19 +1,16 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.response import Response
 
-from billing_project.core.api.pagination import next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from webhooks import selectors
 from webhooks.api.filters import BillingEventFilter
 from webhooks.api.serializers import BillingEventSerializer
 from webhooks.models import BillingEvent
 
-PAGING = [
-    OpenApiParameter("limit", int, description="1–1000, default 100"),
-    OpenApiParameter("startingAfter", str, description="id of the last object of the previous page"),
-]
+PAGING = PAGING_PARAMETERS
 
 
 class BillingEventViewSet(viewsets.GenericViewSet):

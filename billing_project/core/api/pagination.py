@@ -7,10 +7,16 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from drf_spectacular.utils import OpenApiParameter
+
 from billing_project.core.errors import ValidationError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+PAGING_PARAMETERS = [
+    OpenApiParameter("limit", int, description="1–1000, default 100"),
+    OpenApiParameter("startingAfter", str, description="id of the last object of the previous page"),
+]
 
 
 def page_params(query_params) -> tuple[int, str | None]:
