@@ -1,21 +1,28 @@
 """Read-only ledger back office (STYLE §1.2, §9).
 
-Nobody adds, changes or deletes ledger rows here: entries are append-only and balances move only through
-``ledger.services``. The one mutation is a wallet's overdraft setting, through
-``services.wallet_set_overdraft``, logged with the acting user in the admin log.
+Nobody changes or deletes ledger rows here: entries are append-only and balances move only through
+``ledger.services``. The mutations are service calls made with the acting user: a wallet's overdraft
+setting (``services.wallet_set_overdraft``, in the admin log), and two add forms, "grant credit"
+(``credit_services.credit_grant_create``) and "adjust a customer balance"
+(``customer_balance_services.customer_balance_adjust``), each audited with the staff member's reason.
 Customer balances are ``Account`` rows of kind ``customer_balance`` (filter the account list by kind);
 their journal is the read-only ``CustomerBalanceTransaction`` list.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, money_display, reason_action
 from billing_project.core.errors import ApplicationError
-from ledger import credit_services, services
+from billing_project.core.money import currency_normalize
+from ledger import credit_services, customer_balance_services, services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
 
 
@@ -193,6 +200,63 @@ class LotAdmin(ReadOnlyAdmin):
         return money_display(obj.remaining, obj.wallet.currency)
 
 
+class ServiceAddMixin:
+    """An add form whose save is a service call; existing rows stay read-only (no change, no delete).
+
+    The add form class gets the acting user as ``actor`` (the admin builds the form without the request)."""
+
+    add_form: type[forms.ModelForm]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.add_{self.opts.model_name}")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        return list(self.add_form.base_fields) if obj is None else super().get_fields(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = type(self.add_form.__name__, (self.add_form,), {"actor": request.user.get_username()})
+        return super().get_form(request, obj, change=change, **kwargs)
+
+
+def _clean_currency(value: str) -> str:
+    try:
+        return currency_normalize(value)
+    except ApplicationError as exc:
+        raise forms.ValidationError(exc.message) from exc
+
+
+class CreditGrantAddForm(forms.ModelForm):
+    """Input only: ``CreditGrantAdmin.save_model`` creates the grant through the service."""
+
+    customer = forms.CharField(max_length=255, label="customer (user id)")
+    amount_cents = forms.IntegerField(min_value=1, label="amount (minor units)",
+                                      help_text="Positive integer in the currency's minor units: 1500 = $15.00.")
+    currency = forms.CharField(initial="usd", help_text="ISO 4217 code.")
+    eligibility = forms.CharField(required=False, help_text="Comma-separated meter ids; empty = any usage.")
+    tags = forms.CharField(required=False, max_length=255,
+                           help_text="'purchased' funds the grant from funding; anything else from promotions.")
+    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             help_text="Why is this credit granted? Kept in the audit log with your username.")
+
+    class Meta:
+        model = CreditGrant
+        fields = ("organization", "customer", "amount_cents", "currency", "name", "priority", "eligibility", "tags",
+                  "expires_at", "reason")
+
+    def clean_currency(self) -> str:
+        return _clean_currency(self.cleaned_data["currency"])
+
+    def clean_eligibility(self) -> list[str]:
+        return sorted({m.strip() for m in self.cleaned_data["eligibility"].split(",") if m.strip()})
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("must be in the future")
+        return expires_at
+
+
 class GrantStatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -215,8 +279,11 @@ class GrantStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(CreditGrant)
-class CreditGrantAdmin(ReadOnlyAdmin):
-    """Grants are created through the API; staff may void them (with a reason, audited)."""
+class CreditGrantAdmin(ServiceAddMixin, ReadOnlyAdmin):
+    """Staff may grant credit (add form) and void grants, each with a reason, audited; grants are never
+    edited."""
+
+    add_form = CreditGrantAddForm
 
     list_display = ("public_id", "customer", "name", "amount_display", "remaining_display", "priority",
                     "expires_at", "voided_at", "expired_at", "organization")
@@ -233,6 +300,18 @@ class CreditGrantAdmin(ReadOnlyAdmin):
     def remaining_display(self, obj: CreditGrant) -> str:
         return money_display(obj.remaining_cents, obj.currency)
 
+    def save_model(self, request: HttpRequest, obj: CreditGrant, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data
+        grant = credit_services.credit_grant_create(
+            organization=data["organization"], user=data["customer"], amount_cents=data["amount_cents"],
+            currency=data["currency"], name=data["name"], priority=data["priority"],
+            eligibility=data["eligibility"], tags=data["tags"], expires_at=data["expires_at"],
+            actor=request.user.get_username(), reason=data["reason"],
+        )
+        # The admin's log entry and redirect use ``obj``: point it at the row the service created.
+        obj.pk = grant.pk
+        obj.refresh_from_db()
+
     def has_void_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("ledger.change_creditgrant")
 
@@ -246,10 +325,54 @@ class CreditGrantAdmin(ReadOnlyAdmin):
         )
 
 
+_ADJUST_PARAMS = {"customerId": "customer", "amount": "amount", "currency": "currency", "description": "description"}
+
+
+class CustomerBalanceAdjustForm(forms.ModelForm):
+    """Validates, then makes the adjustment as the form's last validation step, so a refusal by the service
+    (a debit beyond the balance: 409) becomes a field error on the re-rendered form and writes nothing.
+    ``save(commit=False)`` returns the service's row. ``actor`` is set by the admin (``ServiceAddMixin``)."""
+
+    actor = ""
+    amount = forms.IntegerField(label="amount (signed minor units)",
+                                help_text="Positive credits the customer's balance, negative debits it: "
+                                          "-500 = -$5.00.")
+    currency = forms.CharField(initial="usd", help_text="ISO 4217 code.")
+    description = forms.CharField(max_length=500, label="reason",
+                                  widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                                  help_text="Why? Shown on the journal and kept in the audit log with your username.")
+
+    class Meta:
+        model = CustomerBalanceTransaction
+        fields = ("organization", "customer", "amount", "currency", "description")
+
+    def clean_amount(self) -> int:
+        if self.cleaned_data["amount"] == 0:
+            raise forms.ValidationError("must be non-zero")
+        return self.cleaned_data["amount"]
+
+    def clean_currency(self) -> str:
+        return _clean_currency(self.cleaned_data["currency"])
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors:
+            return
+        data = self.cleaned_data
+        try:
+            self.instance = customer_balance_services.customer_balance_adjust(
+                organization=data["organization"], customer=data["customer"], amount=data["amount"],
+                currency=data["currency"], description=data["description"], actor=self.actor)
+        except ApplicationError as exc:
+            self.add_error(_ADJUST_PARAMS.get(exc.param or ""), exc.message)
+
+
 @admin.register(CustomerBalanceTransaction)
-class CustomerBalanceTransactionAdmin(ReadOnlyAdmin):
+class CustomerBalanceTransactionAdmin(ServiceAddMixin, ReadOnlyAdmin):
     """The customer-balance journal (invoicing.md §15); balances move only through
-    ``customer_balance_services.customer_balance_post``."""
+    ``customer_balance_services.customer_balance_post``. Staff may add a manual adjustment (audited)."""
+
+    add_form = CustomerBalanceAdjustForm
 
     list_display = ("public_id", "customer", "type", "amount_display", "currency", "ending_balance_display",
                     "created_at")
@@ -267,3 +390,7 @@ class CustomerBalanceTransactionAdmin(ReadOnlyAdmin):
     @admin.display(description="ending balance", ordering="ending_balance")
     def ending_balance_display(self, obj: CustomerBalanceTransaction) -> str:
         return money_display(obj.ending_balance, obj.currency)
+
+    def save_model(self, request: HttpRequest, obj: CustomerBalanceTransaction, form: forms.ModelForm,
+                   change: bool) -> None:
+        pass  # the form's validation already made the adjustment through the service

@@ -116,9 +116,10 @@ def _validate_charges(charges: Sequence[Charge]) -> None:
 def credit_grant_create(*, organization: Organization, user: str, amount_cents: int, currency: str = "usd",
                         name: str = "", priority: int = 0, eligibility: Iterable[str] = (), tags: str = "",
                         metadata: dict[str, Any] | None = None, effective_at: datetime | None = None,
-                        expires_at: datetime | None = None) -> CreditGrant:
+                        expires_at: datetime | None = None, actor: str = "", reason: str = "") -> CreditGrant:
     """Grant ``amount_cents`` of credit: a new grant account credited from promotions (or funding when
-    tagged ``purchased``). No locks beyond the new rows. Emits ``credit_grant.created``."""
+    tagged ``purchased``). No locks beyond the new rows. Emits ``credit_grant.created``; with ``actor``
+    (a back-office grant) also writes an audit record with ``reason``, in the same transaction."""
     user = (user or "").strip()
     if not user:
         raise ValidationError("userId is required", param="userId")
@@ -150,6 +151,10 @@ def credit_grant_create(*, organization: Organization, user: str, amount_cents: 
         webhook_services.event_publish(organization=organization, type="credit_grant.created",
                                        object_type="credit_grant", object_id=grant.public_id, customer_id=user,
                                        data=grant_data(grant, now=now))
+        if actor:
+            core_services.audit_record(organization=organization, actor=actor, action="credit_grant.create",
+                                       object_type="credit_grant", object_id=grant.public_id, reason=reason,
+                                       data={"amountCents": amount_cents, "currency": currency})
     return grant
 
 
