@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers
-from rest_framework.exceptions import ParseError
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from billing_project.core.errors import ValidationError
+from django.core import validators as django_validators
+from rest_framework import serializers
+from rest_framework import validators as drf_validators
+from rest_framework.exceptions import ParseError
+from rest_framework.fields import empty
+
+from billing_project.core.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from billing_project.core.errors import ApplicationError, ValidationError
+from billing_project.core.money import INT64_MAX, INT64_MIN
 
 
 def body(request) -> dict:
@@ -19,9 +29,113 @@ def body(request) -> dict:
 
 
 def validated(serializer_class: type[serializers.Serializer], data: dict) -> dict:
+    """The serializer's ``validated_data`` (400 on bad input). Flat serializers of strict fields take a fast
+    path that gives the same result for valid input; anything unusual, and every error, goes through DRF,
+    so error messages are always DRF's (``tests/core/test_fast_inputs.py`` checks the equivalence)."""
+    fast = _fast_validated(serializer_class, data)
+    if fast is not None:
+        return fast
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+# --- the fast path ------------------------------------------------------------------------------------
+# DRF builds a serializer (deep-copying its fields) and runs ~10 calls per field for every request; on
+# POST /usage that was ~0.3 ms of CPU out of ~3. For a serializer made only of strict char/integer/boolean
+# fields with plain options, the same checks fit in a loop. ``validate_<field>`` hooks still run (they must
+# not depend on serializer state); a custom ``validate()`` or any other field type means "use DRF".
+
+_CHAR, _INT, _BOOL = "char", "int", "bool"
+_KIND = {StrictCharField: _CHAR, StrictIntegerField: _INT, StrictBooleanField: _BOOL}
+_AUTO_VALIDATORS = (django_validators.MaxLengthValidator, django_validators.MinLengthValidator,
+                    django_validators.MaxValueValidator, django_validators.MinValueValidator,
+                    django_validators.ProhibitNullCharactersValidator,
+                    drf_validators.ProhibitSurrogateCharactersValidator)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    name: str
+    kind: str
+    default: Any  # ``empty``: required
+    allow_blank: bool
+    trim: bool
+    max_length: int | None
+    min_length: int | None
+    max_value: int | None
+    min_value: int | None
+    hook: Any  # the serializer's ``validate_<name>`` function, or None
+
+
+@cache
+def _fast_spec(serializer_class: type[serializers.Serializer]) -> tuple[Any, tuple[_FieldSpec, ...]] | None:
+    if serializer_class.validate is not serializers.Serializer.validate:
+        return None
+    instance = serializer_class()
+    specs = []
+    for name, field in instance.fields.items():
+        kind = _KIND.get(type(field))
+        if (kind is None or field.read_only or field.source != name or field.allow_null
+                or (field.default is not empty and callable(field.default))
+                or not all(isinstance(v, _AUTO_VALIDATORS) for v in field.validators)):
+            return None
+        specs.append(_FieldSpec(
+            name=name, kind=kind, default=field.default, allow_blank=getattr(field, "allow_blank", False),
+            trim=getattr(field, "trim_whitespace", False), max_length=getattr(field, "max_length", None),
+            min_length=getattr(field, "min_length", None), max_value=getattr(field, "max_value", None),
+            min_value=getattr(field, "min_value", None), hook=getattr(serializer_class, f"validate_{name}", None)))
+    return instance, tuple(specs)
+
+
+def _fast_value(spec: _FieldSpec, value: Any) -> Any:
+    """The validated value, or ``_MISSING`` when DRF must decide (an error, or a case not handled here)."""
+    if spec.kind == _CHAR:
+        if type(value) is not str or "\x00" in value or (not value.isascii() and _SURROGATES.search(value)):
+            return _MISSING
+        if spec.trim:
+            value = value.strip()
+        if value == "":
+            return value if spec.allow_blank else _MISSING
+        if ((spec.max_length is not None and len(value) > spec.max_length)
+                or (spec.min_length is not None and len(value) < spec.min_length)):
+            return _MISSING
+        return value
+    if spec.kind == _INT:
+        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+            return _MISSING
+        if (spec.max_value is not None and value > spec.max_value) or (
+                spec.min_value is not None and value < spec.min_value):
+            return _MISSING
+        return value
+    return value if type(value) is bool else _MISSING
+
+
+def _fast_validated(serializer_class: type[serializers.Serializer], data: Any) -> dict | None:
+    found = _fast_spec(serializer_class)
+    if found is None or not isinstance(data, dict):
+        return None
+    instance, specs = found
+    out: dict[str, Any] = {}
+    for spec in specs:
+        raw = data.get(spec.name, _MISSING)
+        if raw is _MISSING:
+            if spec.default is empty:
+                return None
+            value = spec.default
+        else:
+            value = _fast_value(spec, raw)
+            if value is _MISSING:
+                return None
+        if spec.hook is not None:
+            try:
+                value = spec.hook(instance, value)
+            except (serializers.ValidationError, ApplicationError):
+                return None
+        out[spec.name] = value
+    return out
 
 
 def query_required(request, name: str) -> str:
