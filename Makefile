@@ -37,6 +37,8 @@ browser-deps:
 bench: install
 	$(PY) scripts/stack.py exec -- $(PY) bench/ledger_bench.py
 	$(PY) scripts/stack.py exec -- $(PY) bench/ingest_bench.py
+	$(PY) scripts/stack.py exec -- $(PY) bench/invoice_bench.py
+	$(PY) bench/pdf_bench.py
 
 clean:
 	rm -rf $(VENV) .data
