@@ -201,6 +201,30 @@ def _get(*, organization: Organization, invoice_id: str) -> Invoice:
     return invoice
 
 
+def _finalize_guard(invoice: Invoice) -> None:
+    if invoice.status != Invoice.STATUS_DRAFT:
+        raise Conflict(f"can only finalize draft invoices, current status: {invoice.status}",
+                       code="invoice_not_draft", param="status")
+
+
+def _collect_guard(invoice: Invoice) -> None:
+    if invoice.status != Invoice.STATUS_OPEN:
+        raise Conflict(f"invoice must be open to collect, current status: {invoice.status}",
+                       code="invoice_not_open", param="status")
+
+
+def _void_guard(invoice: Invoice) -> None:
+    if invoice.status not in (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN):
+        raise Conflict(f"can only void draft or open invoices, current status: {invoice.status}",
+                       code="invoice_not_voidable", param="status")
+
+
+def _uncollectible_guard(invoice: Invoice) -> None:
+    if invoice.status != Invoice.STATUS_OPEN:
+        raise Conflict(f"can only mark open invoices as uncollectible, current status: {invoice.status}",
+                       code="invoice_not_open", param="status")
+
+
 def _require_draft(invoice: Invoice, message: str) -> None:
     if invoice.status != Invoice.STATUS_DRAFT:
         raise Conflict(message, code="invoice_not_draft", param="status")
@@ -425,12 +449,11 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
     Emits ``invoice.finalized``; writes an audit record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
+    _finalize_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
-        if invoice.status != Invoice.STATUS_DRAFT:
-            raise Conflict(f"can only finalize draft invoices, current status: {invoice.status}",
-                           code="invoice_not_draft", param="status")
+        _finalize_guard(invoice)
         invoice_totals_recompute(invoice, retax=True)
         if invoice.total < 0:
             raise Conflict(f"invoice total is negative ({invoice.total}); remove the credit lines or issue a "
@@ -484,13 +507,12 @@ def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
     Emits ``invoice.paid`` (once per invoice) or ``invoice.payment_failed``."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
+    _collect_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = collection_services.collection_accounts(organization=organization, customer=invoice.customer,
                                                        currency=invoice.currency)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
-        if invoice.status != Invoice.STATUS_OPEN:
-            raise Conflict(f"invoice must be open to collect, current status: {invoice.status}",
-                           code="invoice_not_open", param="status")
+        _collect_guard(invoice)
         amount = invoice.amount_due
         result = collection_services.invoice_collect(
             organization=organization, customer=invoice.customer, currency=invoice.currency, amount=amount,
@@ -527,15 +549,14 @@ def invoice_void(*, organization: Organization, invoice_id: str, actor: str = ""
     409 otherwise. Emits ``invoice.voided``; writes an audit record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
+    _void_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
     if invoice.status == Invoice.STATUS_OPEN and invoice.credit_applied + invoice.amount_paid > 0:
         customer_balance_services.customer_balance_account(organization=organization, customer=invoice.customer,
                                                            currency=invoice.currency)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
-        if invoice.status not in (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN):
-            raise Conflict(f"can only void draft or open invoices, current status: {invoice.status}",
-                           code="invoice_not_voidable", param="status")
+        _void_guard(invoice)
         previous_status = invoice.status
         if previous_status == Invoice.STATUS_OPEN and invoice.total > 0:
             ledger_services.transaction_post(
@@ -572,12 +593,11 @@ def invoice_mark_uncollectible(*, organization: Organization, invoice_id: str, a
     Emits ``invoice.marked_uncollectible``; writes an audit record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
+    _uncollectible_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = _ledger_accounts(invoice, Account.KIND_BAD_DEBT)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
-        if invoice.status != Invoice.STATUS_OPEN:
-            raise Conflict(f"can only mark open invoices as uncollectible, current status: {invoice.status}",
-                           code="invoice_not_open", param="status")
+        _uncollectible_guard(invoice)
         if invoice.amount_due > 0:
             ledger_services.transaction_post(
                 organization=organization, type=BalanceTransaction.TYPE_INVOICE_WRITE_OFF, currency=invoice.currency,

@@ -9,7 +9,7 @@ from billing_project.core.models import AuditLog
 from invoicing.models import Invoice
 from ledger import credit_services, selectors
 from ledger import services as ledger_services
-from ledger.models import BalanceTransaction
+from ledger.models import Account, BalanceTransaction
 from tests.conftest import assert_error
 from webhooks.models import BillingEvent
 
@@ -292,6 +292,7 @@ def test_pay_errors(api):
                  "invoice must be open to collect, current status: draft")
     assert_error(api.post("/invoices/in_missing/pay"), 404, "invoice not found")
     assert api.get(f"/invoices/{draft['id']}").json()["attemptCount"] == 0
+    assert not Account.objects.filter(customer=USER).exists()  # a refused request creates nothing
 
 
 # --- void, uncollectible -----------------------------------------------------------------------------
