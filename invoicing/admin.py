@@ -9,14 +9,8 @@ from django.contrib import admin
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
-from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter
+from billing_project.core.admin import CustomerFilter, ReadOnlyAdmin, TextInputFilter
 from invoicing.models import Meter, MeterEvent, MeterRollup, MeterUniqueValue, PricingRule
-
-
-class CustomerFilter(TextInputFilter):
-    title = "customer"
-    parameter_name = "customer"
-    field = "customer"
 
 
 class MeterFilter(TextInputFilter):

@@ -14,20 +14,29 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 
-from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, money_display, reason_action
-from billing_project.core.errors import ApplicationError, Conflict
+from billing_project.core.admin import (
+    CustomerFilter,
+    NoWriteMixin,
+    ReadOnlyAdmin,
+    TextInputFilter,
+    money_display,
+    reason_action,
+)
+from billing_project.core.errors import Conflict
 from invoicing import pdf
 from invoicing.models import CreditNote, DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
+from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import credit_notes as credit_note_services
 from invoicing.services import invoices as invoice_services
-from ledger.models import Account
+from invoicing.tax import percentage_format
+from ledger.admin import CurrencyFilter  # currencies in use, from the small accounts table
 
 
 def _date(value: datetime | None, *, with_time: bool = False) -> str:
@@ -43,33 +52,10 @@ def _invoice_label(invoice: Invoice) -> str:
 
 def invoice_creditable_remainder(invoice: Invoice) -> int:
     """What a credit note may still take: the total less every credit note that is not void."""
-    credited = (invoice.credit_notes.exclude(status=CreditNote.STATUS_VOID)
-                .aggregate(total=Sum("amount"))["total"] or 0)
-    return invoice.total - credited
+    return invoice.total - credit_note_selectors.credit_notes_total(invoice)
 
 
 # --- filters -----------------------------------------------------------------------------------------
-
-class CustomerFilter(TextInputFilter):
-    title = "customer"
-    parameter_name = "customer"
-    field = "customer"
-
-
-class CurrencyFilter(admin.SimpleListFilter):
-    """Currencies in use, read from the (small) accounts table rather than ``DISTINCT`` over invoices.
-    Finalizing resolves the customer's receivable account, so every non-draft currency is listed."""
-
-    title = "currency"
-    parameter_name = "currency"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
-        currencies = Account.objects.order_by("currency").values_list("currency", flat=True).distinct()
-        return [(c, c.upper()) for c in currencies]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset.filter(currency=self.value()) if self.value() else queryset
-
 
 class OverdueFilter(admin.SimpleListFilter):
     """Open invoices past their due date (served by the partial index on open invoices' due dates)."""
@@ -146,7 +132,7 @@ class TaxLineInline(NoWriteMixin, admin.TabularInline):
 
     @admin.display(description="rate")
     def rate_display(self, obj: InvoiceTaxLine) -> str:
-        return f"{obj.percentage_bp / 100:.2f} %"
+        return f"{percentage_format(obj.percentage_bp)} %"
 
     @admin.display(description="taxable amount")
     def taxable_display(self, obj: InvoiceTaxLine) -> str:
@@ -263,12 +249,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
             raise Http404("invoice not found")
         if not self.has_view_permission(request, invoice):
             raise PermissionDenied
-        try:
-            content = pdf.invoice_pdf_render(invoice)
-        except ApplicationError as exc:
-            self.message_user(request, f"{_invoice_label(invoice)}: {exc.message}", messages.WARNING)
-            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:invoicing_invoice_changelist"))
-        response = HttpResponse(content, content_type="application/pdf")
+        response = HttpResponse(pdf.invoice_pdf_render(invoice), content_type="application/pdf")
         response["Content-Disposition"] = content_disposition_header(True, pdf.invoice_pdf_filename(invoice))
         return response
 

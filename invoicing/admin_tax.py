@@ -20,6 +20,7 @@ from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter, money_dis
 from billing_project.core.errors import ValidationError
 from invoicing.models import InvoiceTaxLine, TaxRate
 from invoicing.services import tax as tax_services
+from invoicing.tax import percentage_format
 
 ADD_FIELDS = ("organization", "country", "state", "percentage_bp", "inclusive", "display_name", "description")
 EDITABLE_FIELDS = ("display_name", "description")
@@ -29,7 +30,7 @@ _FORM_FIELD = {"country": "country", "state": "state", "percentageBasisPoints": 
 
 
 def _percentage(percentage_bp: int) -> str:
-    return f"{tax_services.percentage_format(percentage_bp)} %"
+    return f"{percentage_format(percentage_bp)} %"
 
 
 class TaxRateAddForm(forms.ModelForm):

@@ -18,6 +18,7 @@ from django.db.models import Q
 
 from billing_project.core.ids import public_id
 from billing_project.core.models import Organization
+from invoicing.tax import percentage_format
 
 
 def _meter_id() -> str:
@@ -222,7 +223,7 @@ class TaxRate(models.Model):
 
     def __str__(self) -> str:
         where = f"{self.country}-{self.state}" if self.state else self.country
-        return f"{self.display_name} {self.percentage_bp / 100:.2f}% {where}"
+        return f"{self.display_name} {percentage_format(self.percentage_bp)}% {where}"
 
 
 class Invoice(models.Model):

@@ -112,6 +112,11 @@ def tax_compute(*, base: int, rates: Sequence[RateSpec]) -> TaxResult:
     return TaxResult(exclusive=exclusive_total, inclusive=inclusive_total, lines=lines)
 
 
+def percentage_format(percentage_bp: int) -> str:
+    """Basis points as a percentage with two decimals, no float: 875 → ``"8.75"``, 1900 → ``"19.00"``."""
+    return f"{percentage_bp // 100}.{percentage_bp % 100:02d}"
+
+
 def jurisdiction_of(country: str, state: str = "") -> str:
     """``"US"`` for a country-wide rate, ``"US-CA"`` for a state rate."""
     return f"{country}-{state}" if state else country

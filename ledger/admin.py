@@ -19,17 +19,18 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from billing_project.core.admin import NoWriteMixin, ReadOnlyAdmin, TextInputFilter, money_display, reason_action
+from billing_project.core.admin import (
+    CustomerFilter,
+    NoWriteMixin,
+    ReadOnlyAdmin,
+    TextInputFilter,
+    money_display,
+    reason_action,
+)
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import currency_normalize
 from ledger import credit_services, customer_balance_services, services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
-
-
-class CustomerFilter(TextInputFilter):
-    title = "customer"
-    parameter_name = "customer"
-    field = "customer"
 
 
 class EntryCustomerFilter(TextInputFilter):

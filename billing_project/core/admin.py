@@ -127,6 +127,14 @@ class TextInputFilter(admin.SimpleListFilter):
         }
 
 
+class CustomerFilter(TextInputFilter):
+    """The customer id, exactly (every model with a ``customer`` column)."""
+
+    title = "customer"
+    parameter_name = "customer"
+    field = "customer"
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "live", "created_at")

@@ -10,20 +10,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictIntegerField
-from billing_project.core.api.inputs import body, validated
+from billing_project.core.api.inputs import ReasonIn, api_actor, body, optional_body, validated
 from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import credit_notes as credit_note_services
 from invoicing.services.credit_notes import CreditNoteLineInput
-
-
-def _actor(request) -> str:
-    return f"api:{request.auth.prefix}" if request.auth is not None else "api"
-
-
-def _optional_body(request) -> dict:
-    return body(request) if request.body else {}
 
 
 class CreditNoteLineIn(serializers.Serializer):
@@ -82,10 +74,6 @@ class CreditNoteOut(serializers.Serializer):
     voidedAt = serializers.DateTimeField(required=False)
 
 
-class CreditNoteVoidIn(serializers.Serializer):
-    reason = StrictCharField(required=False, default="", allow_blank=True, max_length=500)
-
-
 def _line(v: dict) -> CreditNoteLineInput:
     return CreditNoteLineInput(description=v["description"], amount=v["amount"], quantity=v["quantity"],
                                unit_price=v["unitPrice"], currency=v["currency"])
@@ -112,7 +100,7 @@ class CreditNotesView(APIView):
             organization=request.organization, invoice_id=v["invoiceId"], amount=v["amount"],
             customer=v["customerId"], reason=v["reason"], memo=v["memo"],
             line_items=[_line(line) for line in v["lineItems"]], out_of_band_amount=v["outOfBandAmount"],
-            actor=_actor(request))
+            actor=api_actor(request))
         return Response(_render(note), status=http.HTTP_201_CREATED)
 
     @extend_schema(parameters=LIST_PARAMS, responses=CreditNoteOut(many=True),
@@ -137,13 +125,13 @@ class CreditNoteView(APIView):
 
 
 class CreditNoteVoidView(APIView):
-    @extend_schema(request=CreditNoteVoidIn, responses=CreditNoteOut,
+    @extend_schema(request=ReasonIn, responses=CreditNoteOut,
                    summary="issued → void: the invoice's amount due goes back up, or the balance credit is "
                            "taken back (409 if already spent)")
     def post(self, request, credit_note_id: str):
-        v = validated(CreditNoteVoidIn, _optional_body(request))
+        v = validated(ReasonIn, optional_body(request))
         note = credit_note_services.credit_note_void(organization=request.organization,
-                                                     credit_note_id=credit_note_id, actor=_actor(request),
+                                                     credit_note_id=credit_note_id, actor=api_actor(request),
                                                      reason=v["reason"])
         return Response(_render(note))
 

@@ -10,23 +10,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
-from billing_project.core.api.inputs import body, validated
+from billing_project.core.api.inputs import ReasonIn, api_actor, body, optional_body, validated
 from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN, currency_normalize
 from billing_project.core.times import parse_rfc3339
 from invoicing.selectors import invoices as invoice_selectors
 from invoicing.services import invoices as invoice_services
 from invoicing.services.invoices import LineInput
-
-
-def _actor(request) -> str:
-    return f"api:{request.auth.prefix}" if request.auth is not None else "api"
-
-
-def _optional_body(request) -> dict:
-    if not request.body:
-        return {}
-    return body(request)
 
 
 class _TimeField(StrictCharField):
@@ -178,10 +168,6 @@ class PayOut(serializers.Serializer):
     collection = CollectionOut()
 
 
-class ReasonIn(serializers.Serializer):
-    reason = StrictCharField(required=False, default="", allow_blank=True, max_length=500)
-
-
 class DiscountIn(serializers.Serializer):
     discountAmount = StrictIntegerField(required=False, allow_null=True, default=None, min_value=INT64_MIN,
                                         max_value=INT64_MAX, help_text="absolute, minor units")
@@ -240,9 +226,9 @@ class InvoiceFinalizeView(APIView):
     @extend_schema(request=ReasonIn, responses=InvoiceOut,
                    summary="draft → open: number (INV-0001), due date, tax frozen, receivable posted")
     def post(self, request, invoice_id: str):
-        v = validated(ReasonIn, _optional_body(request))
+        v = validated(ReasonIn, optional_body(request))
         invoice = invoice_services.invoice_finalize(organization=request.organization, invoice_id=invoice_id,
-                                                    actor=_actor(request), reason=v["reason"])
+                                                    actor=api_actor(request), reason=v["reason"])
         return Response(_render(invoice))
 
 
@@ -251,25 +237,25 @@ class InvoicePayView(APIView):
                    summary="Collect atomically: credits → customer balance → deposits; all or nothing")
     def post(self, request, invoice_id: str):
         invoice, result = invoice_services.invoice_pay(organization=request.organization, invoice_id=invoice_id,
-                                                       actor=_actor(request))
+                                                       actor=api_actor(request))
         return Response({"invoice": _render(invoice), "collection": invoice_services.collection_data(result)})
 
 
 class InvoiceVoidView(APIView):
     @extend_schema(request=ReasonIn, responses=InvoiceOut, summary="draft | open → void")
     def post(self, request, invoice_id: str):
-        v = validated(ReasonIn, _optional_body(request))
+        v = validated(ReasonIn, optional_body(request))
         invoice = invoice_services.invoice_void(organization=request.organization, invoice_id=invoice_id,
-                                                actor=_actor(request), reason=v["reason"])
+                                                actor=api_actor(request), reason=v["reason"])
         return Response(_render(invoice))
 
 
 class InvoiceMarkUncollectibleView(APIView):
     @extend_schema(request=ReasonIn, responses=InvoiceOut, summary="open → uncollectible (written off)")
     def post(self, request, invoice_id: str):
-        v = validated(ReasonIn, _optional_body(request))
+        v = validated(ReasonIn, optional_body(request))
         invoice = invoice_services.invoice_mark_uncollectible(
-            organization=request.organization, invoice_id=invoice_id, actor=_actor(request), reason=v["reason"])
+            organization=request.organization, invoice_id=invoice_id, actor=api_actor(request), reason=v["reason"])
         return Response(_render(invoice))
 
 

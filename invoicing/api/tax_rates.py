@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
-from billing_project.core.api.inputs import body, validated
+from billing_project.core.api.inputs import api_actor, body, validated
 from invoicing.selectors import tax as tax_selectors
 from invoicing.services import tax as tax_services
 
@@ -59,10 +59,6 @@ class TaxRateDeletedOut(serializers.Serializer):
 
 # --- views ------------------------------------------------------------------------------------------
 
-def _actor(request) -> str:
-    return f"api:{request.auth.prefix}" if request.auth is not None else "api"
-
-
 class TaxRatesView(APIView):
     # An APIView, not a ViewSet ``list`` action: drf-spectacular would document ``{"taxRates", "count"}`` as
     # an array of such objects.
@@ -83,7 +79,7 @@ class TaxRatesView(APIView):
         rate = tax_services.tax_rate_create(
             organization=request.organization, country=v["country"], state=v["state"],
             percentage_bp=v["percentageBasisPoints"], inclusive=v["inclusive"], display_name=v["displayName"],
-            description=v["description"], actor=_actor(request),
+            description=v["description"], actor=api_actor(request),
         )
         return Response(tax_services.tax_rate_data(rate), status=http.HTTP_201_CREATED)
 
@@ -93,7 +89,7 @@ class TaxRateView(APIView):
                    summary="Delete (archive) a tax rate: new calculations stop using it; past invoices keep it")
     def delete(self, request, rate_id: str):
         rate = tax_services.tax_rate_delete(organization=request.organization, rate_id=rate_id,
-                                            actor=_actor(request))
+                                            actor=api_actor(request))
         return Response({"id": rate.public_id, "deleted": True})
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
-from invoicing.models import CreditNote
+from invoicing.models import CreditNote, Invoice
 
 
 def credit_note_get(*, organization: Organization, credit_note_id: str) -> CreditNote:
@@ -27,3 +27,10 @@ def credit_note_list(*, organization: Organization, invoice_id: str = "", custom
     if customer:
         qs = qs.filter(customer=customer)
     return qs.select_related("invoice", "organization").order_by("-id")
+
+
+def credit_notes_total(invoice: Invoice) -> int:
+    """Σ amount of the invoice's credit notes that are not void (what the cap counts; the service reads it
+    under the invoice lock)."""
+    return (CreditNote.objects.filter(invoice=invoice).exclude(status=CreditNote.STATUS_VOID)
+            .aggregate(total=Sum("amount"))["total"] or 0)

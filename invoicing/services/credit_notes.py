@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
@@ -37,6 +36,7 @@ from billing_project.core.money import INT64_MAX
 from billing_project.core.times import rfc3339
 from invoicing import postings as invoice_postings
 from invoicing.models import CreditNote, DocumentSequence, Invoice
+from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import invoices as invoice_services
 from invoicing.services.sequences import document_number, sequence_next
 from ledger import customer_balance_services
@@ -135,9 +135,7 @@ def _lines(invoice: Invoice, lines: Sequence[CreditNoteLineInput]) -> tuple[list
                                   param=f"{param}.currency")
         if line.quantity < 0:
             raise ValidationError(f"{param}.quantity must not be negative", param=f"{param}.quantity")
-        amount = line.amount
-        if amount == 0 and line.quantity > 0 and line.unit_price > 0:
-            amount = line.quantity * line.unit_price
+        amount = invoice_services.line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
         if not 0 < amount <= INT64_MAX:
             raise ValidationError(f"{param}.amount must be positive", param=f"{param}.amount")
         item: dict[str, Any] = {"description": description, "amount": amount, "currency": invoice.currency}
@@ -148,12 +146,6 @@ def _lines(invoice: Invoice, lines: Sequence[CreditNoteLineInput]) -> tuple[list
         rendered.append(item)
         total += amount
     return rendered, total
-
-
-def _credited(invoice: Invoice) -> int:
-    """Σ amount of the invoice's non-void notes (caller holds the invoice lock)."""
-    return (CreditNote.objects.filter(invoice=invoice).exclude(status=CreditNote.STATUS_VOID)
-            .aggregate(s=Sum("amount"))["s"] or 0)
 
 
 def _accounts(invoice: Invoice, *, customer_balance: bool) -> dict[str, Account]:
@@ -205,7 +197,7 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
         invoice = _invoice_locked(organization=organization, pk=invoice.pk)
         if invoice.status not in _ISSUABLE:
             raise _not_issuable(invoice.status)
-        available = invoice.total - _credited(invoice)
+        available = invoice.total - credit_note_selectors.credit_notes_total(invoice)
         if total > available:
             raise Conflict(f"credit notes would exceed the invoice total: {max(0, available)} of {invoice.total} "
                            f"{invoice.currency} remaining", code="credit_note_exceeds_invoice", param="amount")

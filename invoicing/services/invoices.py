@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -31,12 +31,13 @@ from django.utils import timezone
 from billing_project.core import services as core_services
 from billing_project.core.errors import Conflict, NotFound, ValidationError
 from billing_project.core.models import Organization
-from billing_project.core.money import INT64_MAX, INT64_MIN
+from billing_project.core.money import INT64_MAX, INT64_MIN, round_minor
 from billing_project.core.times import rfc3339
 from invoicing import postings as invoice_postings
 from invoicing import tax as tax_engine
 from invoicing.models import DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
 from invoicing.selectors import tax as tax_selectors
+from invoicing.services import tax as tax_services
 from invoicing.services.sequences import document_number, sequence_next
 from ledger import collection_services, customer_balance_services
 from ledger import services as ledger_services
@@ -235,10 +236,16 @@ def _check_int64(value: int, param: str) -> None:
         raise ValidationError(f"{param} is out of range", param=param)
 
 
+def line_amount(*, amount: int, quantity: int, unit_price: int) -> int:
+    """A line's amount as given; 0 with a positive quantity and unit price becomes their product (the
+    original's rule, shared by invoice and credit-note lines)."""
+    if amount == 0 and quantity > 0 and unit_price > 0:
+        return quantity * unit_price
+    return amount
+
+
 def _line_amount(line: LineInput, param: str) -> int:
-    amount = line.amount
-    if amount == 0 and line.quantity > 0 and line.unit_price > 0:
-        amount = line.quantity * line.unit_price
+    amount = line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
     _check_int64(amount, f"{param}.amount")
     return amount
 
@@ -273,7 +280,7 @@ def _discount_for(invoice: Invoice) -> int:
     base = max(0, invoice.subtotal)
     if invoice.discount_bp is not None:
         exact = Decimal(base) * Decimal(invoice.discount_bp) / Decimal(10_000)
-        return min(base, int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)))
+        return min(base, round_minor(exact, invoice.currency))
     return min(base, invoice.discount_amount or 0)
 
 
@@ -285,24 +292,20 @@ def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
     invoice.subtotal = sum(amounts)
     _check_int64(invoice.subtotal, "subtotal")
     invoice.discount = _discount_for(invoice)
-    if retax:
+    if retax and invoice.tax_country:  # no address, no tax lines: nothing to rewrite
         InvoiceTaxLine.objects.filter(invoice=invoice).delete()
-        invoice.tax = invoice.tax_inclusive = 0
-        tax_lines: list[InvoiceTaxLine] = []
-        if invoice.tax_country:
-            rates = tax_selectors.tax_rates_for_address(organization=invoice.organization,
-                                                        country=invoice.tax_country, state=invoice.tax_state)
-            result = tax_engine.tax_compute(base=invoice.subtotal - invoice.discount,
-                                            rates=[tax_engine.rate_spec(r) for r in rates])
-            invoice.tax, invoice.tax_inclusive = result.exclusive, result.inclusive
-            by_pk = {rate.pk: rate for rate in rates}
-            tax_lines = InvoiceTaxLine.objects.bulk_create([
-                InvoiceTaxLine(invoice=invoice, tax_rate=by_pk[line.rate.rate_pk], description=line.rate.display_name,
-                               percentage_bp=line.rate.percentage_bp, inclusive=line.rate.inclusive,
-                               jurisdiction=line.rate.jurisdiction, taxable_amount=line.taxable_amount,
-                               amount=line.amount)
-                for line in result.lines])
-        invoice.__dict__["_tax_lines_cache"] = tax_lines
+        rates = tax_selectors.tax_rates_for_address(organization=invoice.organization, country=invoice.tax_country,
+                                                    state=invoice.tax_state)
+        result = tax_engine.tax_compute(base=invoice.subtotal - invoice.discount,
+                                        rates=[tax_engine.rate_spec(r) for r in rates])
+        invoice.tax, invoice.tax_inclusive = result.exclusive, result.inclusive
+        by_pk = {rate.pk: rate for rate in rates}
+        invoice.__dict__["_tax_lines_cache"] = InvoiceTaxLine.objects.bulk_create([
+            InvoiceTaxLine(invoice=invoice, tax_rate=by_pk[line.rate.rate_pk], description=line.rate.display_name,
+                           percentage_bp=line.rate.percentage_bp, inclusive=line.rate.inclusive,
+                           jurisdiction=line.rate.jurisdiction, taxable_amount=line.taxable_amount,
+                           amount=line.amount)
+            for line in result.lines])
     if invoice.status == Invoice.STATUS_VOID:
         invoice.amount_due = 0
         return
@@ -413,8 +416,7 @@ def invoice_tax_calculate(*, organization: Organization, invoice_id: str, countr
     country = (country or "").strip()
     if not country:
         raise ValidationError("country query parameter is required for tax calculation", param="country")
-    if len(country) != 2 or not country.isascii() or not country.isalpha():
-        raise ValidationError("country must be a two-letter ISO 3166 code", param="country")
+    country = tax_services.country_normalize(country)
     state = (state or "").strip().upper()
     if len(state) > 10:
         raise ValidationError("state must be at most 10 characters", param="state")
@@ -422,7 +424,7 @@ def invoice_tax_calculate(*, organization: Organization, invoice_id: str, countr
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _require_draft(invoice, f"can only calculate tax on draft invoices, current status: {invoice.status}")
         previous = {"tax": invoice.tax, "amountDue": invoice.amount_due}
-        invoice.tax_country, invoice.tax_state = country.upper(), state
+        invoice.tax_country, invoice.tax_state = country, state
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
         invoice_event_publish(invoice, "invoice.updated", previous)

@@ -26,6 +26,7 @@ from billing_project.core.errors import NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.times import rfc3339
 from invoicing.models import TaxRate
+from invoicing.tax import percentage_format
 from webhooks import services as webhook_services
 
 BP_MAX = 100_000  # 1000 %
@@ -45,11 +46,6 @@ class TaxRateInput:
     inclusive: bool
     display_name: str
     description: str
-
-
-def percentage_format(percentage_bp: int) -> str:
-    """Basis points as a percentage string with two decimals: 875 → ``"8.75"``, 1900 → ``"19.00"``."""
-    return f"{percentage_bp // 100}.{percentage_bp % 100:02d}"
 
 
 def tax_rate_data(rate: TaxRate) -> dict[str, Any]:
@@ -82,13 +78,20 @@ def _text(value: object, *, param: str, max_length: int, required: bool) -> str:
     return value
 
 
+def country_normalize(country: object) -> str:
+    """An ISO 3166 alpha-2 code, upper-cased (``us`` → ``US``); 400 naming ``country`` otherwise. Rates and
+    invoice tax addresses use the same rule."""
+    if not isinstance(country, str) or not _COUNTRY.fullmatch(country.strip().upper()):
+        raise ValidationError("country must be a two-letter ISO 3166 code", param="country", code="invalid_country")
+    return country.strip().upper()
+
+
 def tax_rate_check(*, country: object, state: object = "", percentage_bp: object, inclusive: object = False,
                    display_name: object, description: object = "") -> TaxRateInput:
     """Validate and normalize the fields of a new rate (pure; the admin form uses it for field errors).
 
     Errors are ``ValidationError`` naming the JSON field (``param``)."""
-    if not isinstance(country, str) or not _COUNTRY.fullmatch(country.strip().upper()):
-        raise ValidationError("country must be a two-letter ISO 3166 code", param="country", code="invalid_country")
+    country = country_normalize(country)
     if state is None:
         state = ""
     if not isinstance(state, str) or not _STATE.fullmatch(state.strip().upper()):
@@ -100,7 +103,7 @@ def tax_rate_check(*, country: object, state: object = "", percentage_bp: object
     if not isinstance(inclusive, bool):
         raise ValidationError("inclusive must be a boolean", param="inclusive", code="invalid_type")
     return TaxRateInput(
-        country=country.strip().upper(), state=state.strip().upper(), percentage_bp=percentage_bp,
+        country=country, state=state.strip().upper(), percentage_bp=percentage_bp,
         inclusive=inclusive,
         display_name=_text(display_name, param="displayName", max_length=DISPLAY_NAME_MAX, required=True),
         description=_text(description, param="description", max_length=DESCRIPTION_MAX, required=False),

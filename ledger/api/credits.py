@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
-from billing_project.core.api.inputs import body, query_required, validated
+from billing_project.core.api.inputs import ReasonIn, api_actor, body, query_required, validated
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import parse_duration, parse_rfc3339
 from ledger import credit_services, selectors
@@ -98,10 +98,6 @@ class CreditBalanceOut(serializers.Serializer):
     balances = CreditBalanceRowOut(many=True)
 
 
-class CreditGrantVoidIn(serializers.Serializer):
-    reason = StrictCharField(required=False, default="", allow_blank=True, max_length=500)
-
-
 class CreditGrantVoidOut(serializers.Serializer):
     id = serializers.CharField()
     voided = serializers.BooleanField()
@@ -141,12 +137,12 @@ class CreditBalanceView(APIView):
 
 
 class CreditGrantVoidView(APIView):
-    @extend_schema(request=CreditGrantVoidIn, responses=CreditGrantVoidOut,
+    @extend_schema(request=ReasonIn, responses=CreditGrantVoidOut,
                    summary="Void a grant; its unburned remainder is forfeited (posted back to the ledger)")
     def post(self, request, grant_id: str):
         data = request.data if request.body else {}
-        v = validated(CreditGrantVoidIn, data if isinstance(data, dict) else {})
-        actor = f"api:{request.auth.prefix}" if request.auth is not None else "api"
+        v = validated(ReasonIn, data if isinstance(data, dict) else {})
+        actor = api_actor(request)
         grant = credit_services.credit_grant_void(organization=request.organization, grant_id=grant_id,
                                                   actor=actor, reason=v["reason"])
         return Response({"id": grant.public_id, "voided": True, "voidedCents": grant.voided_cents})

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
-from billing_project.core.api.inputs import body, validated
+from billing_project.core.api.inputs import api_actor, body, validated
 from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from billing_project.core.errors import ValidationError
 from billing_project.core.money import currency_normalize
@@ -79,7 +79,7 @@ class CustomerBalanceAdjustmentsView(APIView):
                    summary="Credit or debit a customer balance (never below zero: 409)")
     def post(self, request):
         v = validated(CustomerBalanceAdjustmentIn, body(request))
-        actor = f"api:{request.auth.prefix}" if request.auth is not None else "api"
+        actor = api_actor(request)
         cbt = customer_balance_services.customer_balance_adjust(
             organization=request.organization, customer=v["customerId"], amount=v["amount"],
             currency=v["currency"], description=v["description"], metadata=v["metadata"], actor=actor,

@@ -14,7 +14,8 @@ from rest_framework import serializers
 from billing_project.core.api import inputs
 from billing_project.core.errors import ApplicationError
 
-MODULES = ["ledger.api.serializers", "ledger.api.credits", "ledger.api.customer_balance", "invoicing.api.invoices",
+MODULES = ["billing_project.core.api.inputs",
+           "ledger.api.serializers", "ledger.api.credits", "ledger.api.customer_balance", "invoicing.api.invoices",
            "invoicing.api.credit_notes", "invoicing.api.tax_rates", "invoicing.api.metering", "invoicing.api.pricing",
            "invoicing.api.preview", "webhooks.api.serializers"]
 

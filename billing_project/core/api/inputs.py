@@ -28,6 +28,22 @@ def body(request) -> dict:
     return data
 
 
+def optional_body(request) -> dict:
+    """The JSON object body, or ``{}`` when there is none (endpoints whose body is optional)."""
+    return body(request) if request.body else {}
+
+
+def api_actor(request) -> str:
+    """Who acts, for audit records: ``api:<key prefix>``."""
+    return f"api:{request.auth.prefix}" if request.auth is not None else "api"
+
+
+class ReasonIn(serializers.Serializer):
+    """The optional body of a state change that asks why (void, finalize, …)."""
+
+    reason = StrictCharField(required=False, default="", allow_blank=True, max_length=500)
+
+
 def validated(serializer_class: type[serializers.Serializer], data: dict) -> dict:
     """The serializer's ``validated_data`` (400 on bad input). Flat serializers of strict fields take a fast
     path that gives the same result for valid input; anything unusual, and every error, goes through DRF,
