@@ -103,8 +103,10 @@ def postprocess_tags_and_errors(result: dict, generator, request, public) -> dic
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Error", ERROR_SCHEMA)
     ref = {"$ref": "#/components/schemas/Error"}
+    used = set()
     for path, operations in result.get("paths", {}).items():
         tag = path_tag(path)
+        used.add(tag)
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
@@ -113,4 +115,6 @@ def postprocess_tags_and_errors(result: dict, generator, request, public) -> dic
             for code in _error_codes(method, operation, tag, schemas):
                 responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code],
                                             "content": {"application/json": {"schema": ref}}})
+    # Declared groups without an operation yet (resources still to be built) are left out of the UI.
+    result["tags"] = [t for t in result.get("tags", []) if t["name"] in used]
     return result
