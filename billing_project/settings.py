@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from billing_project.core.api.openapi_tags import TAGS as OPENAPI_TAGS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's assets, served from our own static files (no CDN)
     "billing_project.core",
     "webhooks",
     "ledger",
@@ -135,6 +138,16 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: /api/docs/ works without internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Operations grouped by tag (from the path) with the shared error responses: billing_project/core/api/schema.py.
+    "TAGS": OPENAPI_TAGS,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing_project.core.api.schema.postprocess_tags_and_errors",
+    ],
 }
 
 # --- billing ----------------------------------------------------------------------------------------

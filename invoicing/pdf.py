@@ -119,14 +119,14 @@ def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[Inv
 def _line(line: InvoiceLineItem, invoice_currency: str, invoice_period: str) -> dict:
     currency = line.currency or invoice_currency
     period = _period(line.period_start, line.period_end)
-    # A line given only as an amount (quantity and unit price both 0) shows neither.
-    priced = bool(line.quantity or line.unit_price)
+    # Each column only when the line has it: a line given as a fixed amount (no unit price) shows no
+    # "× 0.00", and one given only as an amount shows neither quantity nor unit price.
     return {
         "description": line.description,
         # Only a period that differs from the invoice's (prorations, arrears usage) is worth a line.
         "period": period if period != invoice_period else "",
-        "quantity": f"{line.quantity:,}" if priced else "",
-        "unit_price": format_minor(line.unit_price, currency) if priced else "",
+        "quantity": f"{line.quantity:,}" if line.quantity else "",
+        "unit_price": format_minor(line.unit_price, currency) if line.unit_price else "",
         "amount": format_minor(line.amount, currency),
     }
 

@@ -17,7 +17,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from billing_project.core.admin import (
     CustomerFilter,
@@ -29,7 +31,7 @@ from billing_project.core.admin import (
 )
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import currency_normalize
-from ledger import credit_services, customer_balance_services, services
+from ledger import credit_services, customer_balance_services, selectors, services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
 
 
@@ -55,28 +57,50 @@ class CurrencyFilter(admin.SimpleListFilter):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdmin):
-    list_display = ("kind", "customer", "currency", "balance_display", "holds_display", "available_display",
-                    "expiring_display", "allow_negative", "organization")
+    """Balances come from ``selectors.account_list_with_balances``: the running row for wallets and customer
+    balances, the sum of entries for every other account (house accounts, receivables), in the page's one
+    query. Each account links to its entries."""
+
+    list_display = ("kind", "customer", "currency", "balance_display", "entries_link", "holds_display",
+                    "available_display", "expiring_display", "allow_negative", "organization")
     list_filter = ("organization", "kind", CurrencyFilter, "allow_negative")
     list_select_related = ("organization",)
     search_fields = ("customer",)
     actions = ("allow_overdraft", "forbid_overdraft")
+    readonly_fields = ("balance_display", "entries_link")
 
-    @admin.display(description="balance", ordering="balance")
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Account]:
+        return selectors.account_list_with_balances(queryset=super().get_queryset(request))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None):
+        # The stored ``balance`` column is a running total kept for wallets and customer balances only;
+        # show the computed balance in its place (and the entries link) so no account reads 0.00 wrongly.
+        fields = [name for name in super().get_fields(request, obj) if name not in self.readonly_fields]
+        at = fields.index("balance")
+        return [*fields[:at], "balance_display", *fields[at + 1:], "entries_link"]
+
+    @admin.display(description="balance", ordering="ledger_balance")
     def balance_display(self, obj: Account) -> str:
-        return money_display(obj.balance, obj.currency)
+        return money_display(obj.ledger_balance, obj.currency)
 
     @admin.display(description="holds", ordering="holds")
     def holds_display(self, obj: Account) -> str:
-        return money_display(obj.holds, obj.currency)
+        return money_display(obj.holds, obj.currency) if obj.kind == Account.KIND_WALLET else "-"
 
     @admin.display(description="available")
     def available_display(self, obj: Account) -> str:
-        return money_display(obj.available, obj.currency)
+        if obj.kind != Account.KIND_WALLET:
+            return "-"
+        return money_display(max(0, obj.ledger_balance - obj.holds), obj.currency)
 
     @admin.display(description="expiring", ordering="expiring")
     def expiring_display(self, obj: Account) -> str:
-        return money_display(obj.expiring, obj.currency)
+        return money_display(obj.expiring, obj.currency) if obj.kind == Account.KIND_WALLET else "-"
+
+    @admin.display(description="entries")
+    def entries_link(self, obj: Account) -> str:
+        url = f"{reverse('admin:ledger_entry_changelist')}?account__id__exact={obj.pk}"
+        return format_html('<a href="{}">entries</a>', url)
 
     def has_overdraft_permission(self, request: HttpRequest) -> bool:
         opts = self.opts

@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Case, F, OuterRef, QuerySet, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
-from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Hold
+from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold
 from ledger.services import USAGE_TAG
 
 
@@ -37,6 +38,24 @@ def balance_list(*, organization: Organization, user: str) -> list[WalletBalance
     rows = (Account.objects.filter(organization=organization, kind=Account.KIND_WALLET, customer=user)
             .order_by("currency").values_list("currency", "balance", "holds"))
     return [WalletBalance(currency=c, balance=b, holds=h) for c, b, h in rows]
+
+
+def account_list_with_balances(*, queryset: QuerySet[Account] | None = None) -> QuerySet[Account]:
+    """Accounts annotated with ``ledger_balance``: the balance in the account's normal direction.
+
+    Wallets and customer balances keep a running ``balance`` (kept under their row lock): that is read as is.
+    Every other account (house accounts, receivables, grants, holds) keeps none, so its balance is the signed
+    sum of its entries (normal-side entries count positive, the others negative), computed by one correlated
+    subquery in the same SELECT: one query for a whole page of accounts, whatever their number.
+    """
+    queryset = Account.objects.all() if queryset is None else queryset
+    signed = Case(When(direction=OuterRef("normal_balance"), then=F("amount")), default=-F("amount"))
+    entry_sum = (Entry.objects.filter(account=OuterRef("pk")).order_by().values("account")
+                 .annotate(total=Sum(signed)).values("total"))
+    return queryset.annotate(ledger_balance=Case(
+        When(kind__in=Account.RUNNING_KINDS, then=F("balance")),
+        default=Coalesce(Subquery(entry_sum), Value(0)),
+    ))
 
 
 def usage_list(*, organization: Organization, user: str, currency: str | None = None) -> QuerySet[BalanceTransaction]:

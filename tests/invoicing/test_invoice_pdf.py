@@ -238,3 +238,21 @@ def test_requires_an_api_key(anon_api, org_acme):
     response = anon_api.get(f"/invoices/{invoice.public_id}/pdf")
 
     assert response.status_code == 401, response.content
+
+
+def test_fixed_amount_line_prints_no_unit_price(org_acme):
+    """A line given as a fixed amount (a quantity but no unit price) prints its quantity and amount, never
+    "× 0.00"; a line with neither prints only its amount; a priced line prints all three."""
+    invoice = _invoice(org_acme, lines=[("API calls", 19523, 1)], discount=0, tax_bp=0,
+                       subtotal=19523 + 5000 + 700, amount_due=19523 + 5000 + 700)
+    InvoiceLineItem.objects.create(invoice=invoice, description="Setup fee", quantity=1, unit_price=0,
+                                   amount=5000, currency="usd")
+    InvoiceLineItem.objects.create(invoice=invoice, description="Support hours", quantity=0, unit_price=0,
+                                   amount=700, currency="usd")
+    text = _render(invoice)
+
+    rows = {row.split()[0] + " " + row.split()[1]: row for row in text.splitlines() if len(row.split()) > 1}
+    assert re.fullmatch(r"Setup fee\s+1\s+\$50\.00", rows["Setup fee"].strip())
+    assert re.fullmatch(r"Support hours\s+\$7\.00", rows["Support hours"].strip())
+    assert re.fullmatch(r"API calls\s+19,523\s+\$0\.01\s+\$195\.23", rows["API calls"].strip())
+    assert "$0.00" not in text
