@@ -131,12 +131,31 @@ def test_plan_rule_wins_over_the_default_rule(api):
     assert preview(api, planId="other").json()["subtotal"] == 300
 
 
+def test_the_newest_rule_prices_and_the_preview_names_it(api):
+    """Item 7: several rules for one meter and plan; the newest active one prices the line, and the line
+    says which (``pricingRuleId``); deleting it falls back to the next newest."""
+    meter_id = meter(api)
+    events(api, meter_id, [100])
+    rule(api, meter_id, unitPrice=1)
+    default = rule(api, meter_id, unitPrice=3)
+    older_pro = rule(api, meter_id, unitPrice=5, planId="pro")
+    pro = rule(api, meter_id, unitPrice=2, planId="pro")
+    line = preview(api).json()["lineItems"][0]
+    assert (line["pricingRuleId"], line["unitCost"], line["totalCost"], line["model"]) == (
+        default["id"], 3, 300, "per_unit")
+    assert preview(api, planId="pro").json()["lineItems"][0]["pricingRuleId"] == pro["id"]
+    assert api.delete(f"/pricing-rules/{pro['id']}").status_code == 200
+    body = preview(api, planId="pro").json()
+    assert (body["lineItems"][0]["pricingRuleId"], body["subtotal"]) == (older_pro["id"], 500)
+
+
 def test_meter_without_rule_shows_quantity_at_zero_cost(api):
     meter_id = meter(api)
     events(api, meter_id, [7])
     body = preview(api).json()
     assert body["lineItems"][0]["quantity"] == 7 and body["lineItems"][0]["totalCost"] == 0
     assert body["lineItems"][0]["model"] == "" and body["subtotal"] == 0
+    assert body["lineItems"][0]["pricingRuleId"] == ""
 
 
 def test_currency_comes_from_the_rules(api):
