@@ -207,3 +207,18 @@ def test_meter_restricted_grants_pay_only_their_meter(api):
 def test_tenant_isolation(api, globex_api, tokens):
     body = globex_api.post("/invoice-preview", {"userId": ALICE}).json()
     assert body["lineItems"] == [] and body["subtotal"] == 0
+
+
+def test_backfilled_events_are_previewed_in_their_own_period(api):
+    """Item 8: events months old are accepted and each counts in the period of its own timestamp."""
+    meter_id = meter(api)
+    rule(api, meter_id, unitPrice=10)
+    events(api, meter_id, [3, 4], at=datetime(2024, 1, 31, 23, 58, tzinfo=UTC))  # 23:58 and 23:59 on Jan 31
+    events(api, meter_id, [50], at=datetime(2024, 2, 1, 0, 0, tzinfo=UTC))
+    events(api, meter_id, [600])  # recent
+    jan = preview(api, periodStart="2024-01-01", periodEnd="2024-02-01").json()
+    feb = preview(api, periodStart="2024-02-01", periodEnd="2024-03-01").json()
+    now = preview(api, periodStart=ts(_now_hour() - timedelta(days=1))).json()
+    assert (jan["lineItems"][0]["quantity"], jan["subtotal"]) == (7, 70)
+    assert (feb["lineItems"][0]["quantity"], feb["subtotal"]) == (50, 500)
+    assert (now["lineItems"][0]["quantity"], now["subtotal"]) == (600, 6000)
