@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -20,7 +20,7 @@ from billing_project.core.api.fields import StrictCharField, StrictDictField, St
 from billing_project.core.api.inputs import body, query_required, validated
 from billing_project.core.errors import ValidationError
 from billing_project.core.money import INT64_MAX, INT64_MIN
-from billing_project.core.times import parse_period, parse_rfc3339
+from billing_project.core.times import parse_period_bound, parse_rfc3339
 from invoicing.models import Meter
 from invoicing.selectors import metering as selectors
 from invoicing.services import metering as services
@@ -225,12 +225,21 @@ class MeterEventsView(APIView):
                         status=http.HTTP_201_CREATED)
 
 
-def _summary_end(raw_end: str, end):
-    """The original's summary reads a date-only ``periodEnd`` as the whole of that day (metering.md §8): the
-    half-open end is the next day's 00:00 UTC. An RFC 3339 end stays as given (exclusive)."""
-    if end is not None and _DATE_ONLY.match(raw_end.strip()):
-        return end + timedelta(days=1)
-    return end
+def _summary_bound(raw: str, *, param: str) -> datetime | None:
+    """A summary bound as the original reads it (metering.md §8): RFC 3339 or ``YYYY-MM-DD``; anything else
+    is ignored (an open bound), a read-only leniency kept for wire compatibility. The original's summary
+    reads a date-only ``periodEnd`` as the whole of that day: the half-open end is the next day's 00:00
+    UTC. An RFC 3339 end stays as given (exclusive)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        bound = parse_period_bound(text, param=param)
+    except ValidationError:
+        return None
+    if param == "periodEnd" and _DATE_ONLY.match(text):
+        bound += timedelta(days=1)
+    return bound
 
 
 class MeterEventSummaryView(APIView):
@@ -238,9 +247,10 @@ class MeterEventSummaryView(APIView):
         parameters=[
             OpenApiParameter("meterId", str, required=True, description="a meter's id, or its eventName"),
             OpenApiParameter("userId", str, description="absent → all customers"),
-            OpenApiParameter("periodStart", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), inclusive"),
+            OpenApiParameter("periodStart", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), inclusive; "
+                             "anything else is ignored (as in the original)"),
             OpenApiParameter("periodEnd", str, description="RFC 3339 (exclusive) or YYYY-MM-DD (that whole day "
-                             "included, as in the original)"),
+                             "included); anything else is ignored (as in the original)"),
         ],
         responses=MeterUsageSummaryOut,
         summary="Aggregate a meter's events over [periodStart, periodEnd)",
@@ -249,8 +259,8 @@ class MeterEventSummaryView(APIView):
         meter_id = query_required(request, "meterId")
         raw_start = request.query_params.get("periodStart", "")
         raw_end = request.query_params.get("periodEnd", "")
-        start, end = parse_period(raw_start, raw_end)
-        end = _summary_end(raw_end, end)
+        start = _summary_bound(raw_start, param="periodStart")
+        end = _summary_bound(raw_end, param="periodEnd")
         meter = selectors.meter_resolve(organization=request.organization, meter_ref=meter_id, param="meterId")
         user = (request.query_params.get("userId") or "").strip()
         usage = selectors.meter_usage(meter=meter, customer=user or None, start=start, end=end)
