@@ -489,3 +489,21 @@ def test_summary_unique_count(api):
                      periodEnd=rfc3339(base + timedelta(hours=3, minutes=45)))
     assert (window["value"], window["eventCount"]) == (2, 3)
     assert summary(api, meter, userId=ALICE, periodEnd=rfc3339(base + timedelta(hours=3)))["value"] == 1
+
+
+def test_the_backdating_window_is_edited_in_the_organization_admin(admin_client, api, org_acme, meter):
+    from django.urls import reverse
+
+    url = reverse("admin:core_organization_change", args=[org_acme.pk])
+    assert "meter_event_backdate_days" in admin_client.get(url).content.decode()
+    form = {"slug": org_acme.slug, "name": org_acme.name, "live": "on", "invoice_due_days": "30",
+            "meter_event_backdate_days": "10"}
+    assert admin_client.post(url, form).status_code == 302
+    org_acme.refresh_from_db()
+    assert org_acme.meter_event_backdate_days == 10
+    old = rfc3339(timezone.now() - timedelta(days=11))
+    assert_error(api.post("/meter-events", {"events": [ev(meter, timestamp=old)]}), 400, param="events[0].timestamp")
+    assert admin_client.post(url, {**form, "meter_event_backdate_days": ""}).status_code == 302
+    org_acme.refresh_from_db()
+    assert org_acme.meter_event_backdate_days is None
+    assert post(api, ev(meter, timestamp=old))["count"] == 1
