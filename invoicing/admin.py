@@ -1,6 +1,7 @@
 """Back office for meters, their events and pricing rules (STYLE §9).
 
-Meter events and rollups are read-only: they are written only by ingestion. Meter event counts come from
+Meter events, unmatched meter events and rollups are read-only: they are written only by ingestion (and
+unmatched events are moved into a meter by the meter's creation). Meter event counts come from
 the hourly rollups (a sum over a few rows per customer-hour), not a ``COUNT(*)`` over the events table."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 
 from billing_project.core.admin import CustomerFilter, ReadOnlyAdmin, TextInputFilter
-from invoicing.models import Meter, MeterEvent, MeterRollup, MeterUniqueValue, PricingRule
+from invoicing.models import Meter, MeterEvent, MeterRollup, MeterUniqueValue, PricingRule, UnmatchedMeterEvent
 
 
 class MeterFilter(TextInputFilter):
@@ -41,6 +42,26 @@ class MeterEventAdmin(ReadOnlyAdmin):
     list_filter = (MeterFilter, CustomerFilter, "organization")
     list_select_related = ("meter",)
     search_fields = ("public_id", "idempotency_key")
+    date_hierarchy = "timestamp"
+    show_full_result_count = False
+
+
+class MeterRefFilter(TextInputFilter):
+    title = "meterId sent"
+    parameter_name = "meter_ref"
+    field = "meter_ref"
+
+
+@admin.register(UnmatchedMeterEvent)
+class UnmatchedMeterEventAdmin(ReadOnlyAdmin):
+    """Events accepted for a ``meterId`` that names no meter (by id or eventName) yet. Creating a meter
+    with that eventName counts them (they move to Meter events, keeping their ids)."""
+
+    list_display = ("public_id", "meter_ref", "customer", "value", "timestamp", "idempotency_key", "organization",
+                    "created_at")
+    list_filter = (MeterRefFilter, CustomerFilter, "organization")
+    list_select_related = ("organization",)
+    search_fields = ("public_id", "meter_ref", "idempotency_key")
     date_hierarchy = "timestamp"
     show_full_result_count = False
 

@@ -7,8 +7,11 @@
   as the events, so summaries over months read a few hundred rows instead of millions of events.
 - ``MeterUniqueValue``: per (meter, customer, hour) the distinct values of the meter's
   ``unique_count`` dimension; a period's unique count is ``COUNT(DISTINCT value)`` over its buckets.
-- ``PricingRule``: how a meter's aggregated quantity becomes money; at most one active rule per
-  (meter, plan).
+- ``UnmatchedMeterEvent``: an event whose ``meterId`` named no meter of the organization (by id or
+  ``eventName``) when it arrived; kept, and moved into ``MeterEvent`` (with its rollups) by the
+  transaction that creates a meter with that id or ``eventName``.
+- ``PricingRule``: how a meter's aggregated quantity becomes money; several active rules may exist for
+  one (meter, plan) — rating uses the newest (``invoicing.selectors.pricing.pricing_rule_for``).
 """
 
 from __future__ import annotations
@@ -91,6 +94,34 @@ class MeterEvent(models.Model):
         return f"{self.public_id} {self.customer} {self.value}"
 
 
+class UnmatchedMeterEvent(models.Model):
+    """An accepted event that names no meter yet (``meter_ref`` = the ``meterId`` as sent).
+
+    ``public_id`` is the id the API answered; the event keeps it when it is attached to a meter. Keys are
+    unique per (organization, meter_ref), like a meter's keys per (organization, meter)."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=_meter_event_id, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    meter_ref = models.CharField(max_length=255, help_text="the meterId the reporter sent")
+    customer = models.CharField(max_length=255)
+    value = models.BigIntegerField(default=0)
+    timestamp = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True, default="")
+    dimensions = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "meter_ref", "idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False), name="invoicing_umev_idem_uniq"),
+        ]
+        indexes = [models.Index(fields=["organization", "meter_ref"], name="invoicing_umev_org_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.meter_ref} {self.customer} {self.value}"
+
+
 class MeterRollup(models.Model):
     """Hourly aggregate of one customer's events on one meter (``bucket`` = the hour's start, UTC)."""
 
@@ -153,10 +184,8 @@ class PricingRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["organization", "meter", "plan_id"], condition=Q(deleted_at__isnull=True),
-                                    name="invoicing_pricing_rule_active_uniq"),
-        ]
+        indexes = [models.Index(fields=["meter", "plan_id"], condition=Q(deleted_at__isnull=True),
+                                name="invoicing_prc_meter_plan")]
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.model} on {self.meter_id}"

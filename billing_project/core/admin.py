@@ -137,7 +137,7 @@ class CustomerFilter(TextInputFilter):
 
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "live", "created_at")
+    list_display = ("slug", "name", "live", "meter_event_backdate_days", "created_at")
     list_filter = ("live",)
     search_fields = ("slug", "name")
     readonly_fields = ("public_id", "created_at")

@@ -28,6 +28,10 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     live = models.BooleanField(default=True, help_text="Events carry livemode = this flag.")
     invoice_due_days = models.PositiveIntegerField(default=30)
+    meter_event_backdate_days = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Refuse meter events whose timestamp is more than this many days in the past. "
+                  "Empty (the default): no limit, backfills of any age are accepted.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

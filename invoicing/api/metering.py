@@ -6,6 +6,8 @@ per event) and stored by one service call; the serializers below document it for
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -18,7 +20,7 @@ from billing_project.core.api.fields import StrictCharField, StrictDictField, St
 from billing_project.core.api.inputs import body, query_required, validated
 from billing_project.core.errors import ValidationError
 from billing_project.core.money import INT64_MAX, INT64_MIN
-from billing_project.core.times import parse_period, parse_rfc3339
+from billing_project.core.times import parse_period_bound, parse_rfc3339
 from invoicing.models import Meter
 from invoicing.selectors import metering as selectors
 from invoicing.services import metering as services
@@ -26,6 +28,7 @@ from invoicing.services.metering import MeterEventInput
 
 MAX_DIMENSIONS = 50
 MAX_DIMENSION_LENGTH = 255
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- serializers ------------------------------------------------------------------------------------
@@ -60,11 +63,12 @@ class MeterListOut(serializers.Serializer):
 
 
 class MeterEventIn(serializers.Serializer):
-    meterId = StrictCharField()
+    meterId = StrictCharField(max_length=255, help_text="a meter's id, or its eventName; an event naming no "
+                              "meter is kept and counted once a meter with that id or eventName is created")
     userId = StrictCharField(max_length=255)
     value = StrictIntegerField(required=False, default=0)
-    timestamp = serializers.DateTimeField(required=False, help_text="RFC 3339; default now; at most "
-                                          "METER_EVENT_MAX_AGE_DAYS (35) days old and 1 hour ahead")
+    timestamp = serializers.DateTimeField(required=False, help_text="RFC 3339; default now; any age (unless "
+                                          "the organization sets a backdating window), at most 5 minutes ahead")
     idempotency = StrictCharField(required=False, max_length=255,
                                   help_text="dedupe key, unique per meter: a replay reports duplicate "
                                   "(same payload) or conflict (different payload)")
@@ -212,7 +216,8 @@ def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
 class MeterEventsView(APIView):
     @extend_schema(request=MeterEventBatchIn, responses={201: MeterEventBatchOut},
                    summary="Record 1–100 meter events atomically (whole batch validated first; "
-                   "per-meter idempotency keys → created / duplicate / conflict)")
+                   "per-meter idempotency keys → created / duplicate / conflict; events for a meterId that names "
+                   "no meter yet are kept and counted once that meter exists)")
     def post(self, request):
         events = events_parse(body(request))
         results = services.meter_events_record(organization=request.organization, events=events)
@@ -220,13 +225,32 @@ class MeterEventsView(APIView):
                         status=http.HTTP_201_CREATED)
 
 
+def _summary_bound(raw: str, *, param: str) -> datetime | None:
+    """A summary bound as the original reads it (metering.md §8): RFC 3339 or ``YYYY-MM-DD``; anything else
+    is ignored (an open bound), a read-only leniency kept for wire compatibility. The original's summary
+    reads a date-only ``periodEnd`` as the whole of that day: the half-open end is the next day's 00:00
+    UTC. An RFC 3339 end stays as given (exclusive)."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        bound = parse_period_bound(text, param=param)
+    except ValidationError:
+        return None
+    if param == "periodEnd" and _DATE_ONLY.match(text):
+        bound += timedelta(days=1)
+    return bound
+
+
 class MeterEventSummaryView(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("meterId", str, required=True),
+            OpenApiParameter("meterId", str, required=True, description="a meter's id, or its eventName"),
             OpenApiParameter("userId", str, description="absent → all customers"),
-            OpenApiParameter("periodStart", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), inclusive"),
-            OpenApiParameter("periodEnd", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), exclusive"),
+            OpenApiParameter("periodStart", str, description="RFC 3339 or YYYY-MM-DD (00:00 UTC), inclusive; "
+                             "anything else is ignored (as in the original)"),
+            OpenApiParameter("periodEnd", str, description="RFC 3339 (exclusive) or YYYY-MM-DD (that whole day "
+                             "included); anything else is ignored (as in the original)"),
         ],
         responses=MeterUsageSummaryOut,
         summary="Aggregate a meter's events over [periodStart, periodEnd)",
@@ -235,8 +259,9 @@ class MeterEventSummaryView(APIView):
         meter_id = query_required(request, "meterId")
         raw_start = request.query_params.get("periodStart", "")
         raw_end = request.query_params.get("periodEnd", "")
-        start, end = parse_period(raw_start, raw_end)
-        meter = selectors.meter_get(organization=request.organization, meter_id=meter_id, param="meterId")
+        start = _summary_bound(raw_start, param="periodStart")
+        end = _summary_bound(raw_end, param="periodEnd")
+        meter = selectors.meter_resolve(organization=request.organization, meter_ref=meter_id, param="meterId")
         user = (request.query_params.get("userId") or "").strip()
         usage = selectors.meter_usage(meter=meter, customer=user or None, start=start, end=end)
         return Response({

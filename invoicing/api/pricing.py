@@ -46,7 +46,8 @@ class TiersField(serializers.Field):
 class PricingRuleIn(serializers.Serializer):
     meterId = StrictCharField(max_length=60)
     planId = StrictCharField(required=False, default="", allow_blank=True, max_length=255,
-                             help_text="A rule for a plan beats the meter's default rule (planId \"\")")
+                             help_text="A rule for a plan beats the meter's default rules (planId \"\"); "
+                                       "among several, the newest prices")
     model = StrictCharField(required=False, default=pricing.PER_UNIT, allow_blank=True, help_text=MODEL_HELP)
     currency = StrictCharField(required=False, default=None, allow_null=True, allow_blank=True,
                                help_text="Must be the meter's currency (the default)")
@@ -126,7 +127,7 @@ class PricingRuleViewSet(viewsets.GenericViewSet):
 
     @extend_schema(parameters=[OpenApiParameter("meterId", str, description="only this meter's rules"),
                                OpenApiParameter("planId", str, description="only this plan's rules")],
-                   responses=PricingRuleListOut, summary="List active pricing rules, oldest first")
+                   responses=PricingRuleListOut, summary="List every active pricing rule, oldest first")
     def list(self, request):
         rules = pricing_selectors.pricing_rule_list(organization=request.organization,
                                                     meter_id=_query(request, "meterId"),
@@ -135,7 +136,7 @@ class PricingRuleViewSet(viewsets.GenericViewSet):
         return Response({"rules": out, "count": len(out)})
 
     @extend_schema(request=PricingRuleIn, responses={201: PricingRuleOut},
-                   summary="Create the pricing rule of a meter (for a plan, or the default); 409 if one is active")
+                   summary="Create a pricing rule for a meter (for a plan, or a default); the newest active one prices")
     def create(self, request):
         v = validated(PricingRuleIn, body(request))
         rule = pricing_services.pricing_rule_create(

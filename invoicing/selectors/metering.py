@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 from billing_project.core.errors import NotFound
 from billing_project.core.models import Organization
-from invoicing.models import Meter, MeterEvent
+from invoicing.models import Meter, MeterEvent, UnmatchedMeterEvent
 
 HOUR = timedelta(hours=1)
 
@@ -36,6 +36,26 @@ def meter_get(*, organization: Organization, meter_id: str, param: str = "id") -
     if meter is None:
         raise NotFound("meter not found", param=param)
     return meter
+
+
+def meter_resolve(*, organization: Organization, meter_ref: str, param: str = "meterId") -> Meter:
+    """The meter an event's ``meterId`` names: by public id, else by ``eventName`` (how reporters name
+    meters); neither → 404 ``meter not found``."""
+    meter = Meter.objects.filter(organization=organization, public_id=meter_ref).first()
+    if meter is None:
+        meter = Meter.objects.filter(organization=organization, event_name=meter_ref).first()
+    if meter is None:
+        raise NotFound("meter not found", param=param)
+    return meter
+
+
+def unmatched_meter_event_list(*, organization: Organization,
+                               meter_ref: str | None = None) -> QuerySet[UnmatchedMeterEvent]:
+    """Accepted events that name no meter yet, oldest first; ``meter_ref`` filters by the name sent."""
+    qs = UnmatchedMeterEvent.objects.filter(organization=organization).order_by("created_at", "pk")
+    if meter_ref is not None:
+        qs = qs.filter(meter_ref=meter_ref)
+    return qs
 
 
 # --- usage ------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 
 from billing_project.core.models import Organization
 from invoicing import pricing
@@ -11,7 +11,8 @@ from invoicing.models import Meter, PricingRule
 
 def pricing_rule_list(*, organization: Organization, meter_id: str | None = None,
                       plan_id: str | None = None) -> QuerySet[PricingRule]:
-    """Active rules in creation order; ``meter_id`` is the meter's public id; ``None`` = no filter."""
+    """Every active rule (several may share a meter and plan) in creation order; ``meter_id`` is the
+    meter's public id; ``None`` = no filter."""
     qs = (PricingRule.objects.filter(organization=organization, deleted_at__isnull=True)
           .select_related("meter").order_by("id"))
     if meter_id is not None:
@@ -22,15 +23,16 @@ def pricing_rule_list(*, organization: Organization, meter_id: str | None = None
 
 
 def pricing_rule_for(*, organization: Organization, meter: Meter, plan_id: str = "") -> PricingRule | None:
-    """The rule that prices ``meter`` for a customer on ``plan_id``.
+    """The rule that prices ``meter`` for a customer on ``plan_id``; ``None`` when the meter has none.
 
-    The active rule whose ``plan_id`` equals the customer's plan wins; otherwise the active default rule
-    (``plan_id`` ""); otherwise ``None``. The unique constraint leaves at most one of each, so the
-    choice never depends on storage order (unlike the original's "last one wins")."""
-    plans = {plan_id, ""}
-    rules = {rule.plan_id: rule for rule in PricingRule.objects.filter(
-        organization=organization, meter=meter, plan_id__in=plans, deleted_at__isnull=True)}
-    return rules.get(plan_id) or rules.get("")
+    Several active rules may exist for one (meter, plan) (as in the original), so the choice is one fixed
+    rule: the NEWEST active rule whose ``plan_id`` is the customer's plan (newest = latest ``created_at``,
+    ties → highest row id); without one, the newest active default rule (``plan_id`` ""). Deleted rules
+    never count. One indexed query; the answer never depends on storage order."""
+    return (PricingRule.objects.filter(organization=organization, meter=meter, plan_id__in={plan_id, ""},
+                                       deleted_at__isnull=True)
+            .annotate(for_plan=Case(When(plan_id=plan_id, then=Value(1)), default=Value(0)))
+            .select_related("meter").order_by("-for_plan", "-created_at", "-id").first())
 
 
 def rule_cost(rule: PricingRule, quantity: int) -> int:

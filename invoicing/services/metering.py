@@ -4,17 +4,31 @@ Invariants
 - A meter's ``eventName`` is unique per organization (``invoicing_meter_event_name_uniq``); its
   aggregation type is one of ``Meter.AGGREGATIONS``; a ``unique_count`` meter names the dimension whose
   distinct values it counts.
-- A batch of meter events is validated whole before anything is written, then stored by ONE SQL
-  statement: the events, their ``MeterRollup`` hourly buckets (UTC) and, for ``unique_count`` meters,
-  their ``MeterUniqueValue`` rows. Rollups therefore always equal the aggregate of the stored events.
-- Idempotency: an event's key is unique per (organization, meter) (``invoicing_mev_idem_uniq``),
-  committed with the row. A replay with the same fingerprint (meter, user, value, timestamp as sent,
-  dimensions) reports ``duplicate``, a different payload ``conflict``; neither touches rollups. A
-  concurrent batch with the same key waits on the other's uncommitted row (``ON CONFLICT``), so the
-  event is stored exactly once.
-- Lock order inside the statement: event keys in (meter, key) order, then rollup rows in
-  (meter, customer, bucket) order, then unique-value rows in the same order — the same for every
-  batch, so concurrent batches cannot deadlock.
+- An event's ``meterId`` resolves to the organization's meter with that public id, else to its meter
+  with that ``eventName``. An event that resolves to no meter is accepted and kept as an
+  ``UnmatchedMeterEvent`` (``meter_ref`` = the ``meterId`` sent); the transaction that creates a meter
+  with that id or ``eventName`` moves it into ``MeterEvent`` and its rollups (same public id), so it is
+  counted exactly once, by its own timestamp.
+- A batch of meter events is validated whole before anything is written, then stored in ONE transaction:
+  one SQL statement for the matched events, their ``MeterRollup`` hourly buckets (UTC, the event's own
+  hour, so backfills land in their period) and, for ``unique_count`` meters, their ``MeterUniqueValue``
+  rows; one more for unmatched events. Rollups therefore always equal the aggregate of the stored events.
+- Timestamps: any age is accepted unless the organization sets ``meter_event_backdate_days``; more than
+  5 minutes in the future is refused.
+- Idempotency: an event's key is unique per (organization, meter) (``invoicing_mev_idem_uniq``), an
+  unmatched event's per (organization, meter_ref) (``invoicing_umev_idem_uniq``), committed with the row.
+  A replay with the same fingerprint (meterId as sent, user, value, timestamp as sent, dimensions)
+  reports ``duplicate``, a different payload ``conflict``; neither touches rollups. A concurrent batch
+  with the same key waits on the other's uncommitted row (``ON CONFLICT``), so the event is stored
+  exactly once.
+- Unmatched ingestion vs. meter creation: both take a transaction-scoped advisory lock per
+  (organization, name) — ingestion SHARED on each name it could not resolve, ``meter_create`` EXCLUSIVE
+  on the new meter's id and ``eventName`` — in ascending key order, before any row. Ingestion resolves
+  those names again once it holds the lock, so an event is either stored against the committed meter or
+  committed as unmatched before the meter's transaction moves the unmatched rows: never left behind.
+- Lock order: advisory locks (ascending); then, inside the events statement, event keys in
+  (meter, key) order, rollup rows in (meter, customer, bucket) order, unique-value rows in the same
+  order; then unmatched keys in (name, key) order — the same for every batch, so batches cannot deadlock.
 - No billing event per meter event (volume); ``meter.created`` is published with the meter.
 """
 
@@ -22,11 +36,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -39,10 +53,10 @@ from invoicing.models import Meter
 from webhooks import services as webhook_services
 
 MAX_BATCH = 100
-DEFAULT_MAX_AGE_DAYS = 35
-MAX_FUTURE = timedelta(hours=1)
+MAX_FUTURE = timedelta(minutes=5)
 MAX_KEY_LENGTH = 255
 MAX_CUSTOMER_LENGTH = 255
+MAX_METER_REF_LENGTH = 255
 
 STATUS_CREATED = "created"
 STATUS_DUPLICATE = "duplicate"
@@ -97,11 +111,13 @@ def _meter_validate(*, name: str, event_name: str, aggregation_type: str, dimens
 def meter_create(*, organization: Organization, name: str, event_name: str, aggregation_type: str = Meter.AGG_SUM,
                  currency: str | None = None, dimensions: list[str] | None = None,
                  unique_dimension: str = "") -> Meter:
-    """Create a meter.
+    """Create a meter, and count the unmatched events that named it (by its id or ``eventName``).
 
     ``aggregation_type`` is lower-cased and must be known; ``currency`` is normalized (default usd).
-    Locking: none. Idempotency: ``eventName`` unique per organization — a second meter with the same
-    one raises ``Conflict``. Side effects: ``meter.created`` in the same transaction."""
+    Locking: the advisory locks of the meter's id and ``eventName`` (exclusive, ascending), so no
+    ingestion can store an event for that name as unmatched after the move. Idempotency: ``eventName``
+    unique per organization — a second meter with the same one raises ``Conflict`` and moves nothing.
+    Side effects: ``meter.created`` in the same transaction."""
     name = (name or "").strip()
     event_name = (event_name or "").strip()
     aggregation_type = (aggregation_type or Meter.AGG_SUM).strip().lower()
@@ -111,8 +127,10 @@ def meter_create(*, organization: Organization, name: str, event_name: str, aggr
     meter = Meter(organization=organization, name=name, event_name=event_name, aggregation_type=aggregation_type,
                   currency=currency_normalize(currency), dimensions=dimensions, unique_dimension=unique_dimension)
     try:
-        with transaction.atomic():
+        with transaction.atomic(), connection.cursor() as cursor:
+            _names_lock(cursor, organization.pk, [meter.public_id, event_name], shared=False)
             meter.save(force_insert=True)
+            _unmatched_attach(cursor, organization=organization, meter=meter)
             webhook_services.event_publish(organization=organization, type="meter.created", object_type="meter",
                                            object_id=meter.public_id, data=meter_data(meter))
     except IntegrityError as exc:
@@ -155,29 +173,18 @@ def meter_event_fingerprint(*, meter_id: str, customer: str, value: int, timesta
 
 
 _METERS_SQL = """
-SELECT public_id, id, aggregation_type, unique_dimension
+SELECT public_id, event_name, id, aggregation_type, unique_dimension
   FROM invoicing_meter
- WHERE organization_id = %s AND public_id = ANY(%s::text[])
+ WHERE organization_id = %s AND (public_id = ANY(%s::text[]) OR event_name = ANY(%s::text[]))
 """
 
 # "The incoming bucket's last event is later than the stored one", by (timestamp, event id).
 _NEWER = ("(r.last_timestamp IS NULL"
           " OR (EXCLUDED.last_timestamp, EXCLUDED.last_event_id) > (r.last_timestamp, r.last_event_id))")
 
-_EVENTS_CTE = """
-ins AS (
-    INSERT INTO invoicing_meterevent
-        (public_id, organization_id, meter_id, customer, value, timestamp, idempotency_key, fingerprint,
-         dimensions, metadata, created_at)
-    SELECT e.public_id, %s, e.meter_id, e.customer, e.value, e.ts, e.idem, e.fingerprint, e.dims::jsonb,
-           '{}'::jsonb, %s
-      FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[],
-                  %s::text[], %s::text[])
-           WITH ORDINALITY AS e(public_id, meter_id, customer, value, ts, idem, fingerprint, dims, ord)
-     ORDER BY e.meter_id, e.idem, e.ord
-        ON CONFLICT (organization_id, meter_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-    RETURNING id, public_id, meter_id, customer, value, timestamp, idempotency_key, dimensions
-), roll AS (
+# Upserts the hourly rollups of the rows an ``ins`` CTE returned (one row per event).
+_ROLLUP_CTE = """
+roll AS (
     INSERT INTO invoicing_meterrollup AS r
         (meter_id, customer, bucket, event_count, value_sum, value_max, last_value, last_timestamp, last_event_id)
     SELECT meter_id, customer, date_trunc('hour', timestamp, 'UTC'), count(*), sum(value), max(value),
@@ -195,6 +202,21 @@ ins AS (
            last_event_id = CASE WHEN {newer} THEN EXCLUDED.last_event_id ELSE r.last_event_id END
     RETURNING 1
 )""".replace("{newer}", _NEWER)
+
+_EVENTS_CTE = """
+ins AS (
+    INSERT INTO invoicing_meterevent
+        (public_id, organization_id, meter_id, customer, value, timestamp, idempotency_key, fingerprint,
+         dimensions, metadata, created_at)
+    SELECT e.public_id, %s, e.meter_id, e.customer, e.value, e.ts, e.idem, e.fingerprint, e.dims::jsonb,
+           '{}'::jsonb, %s
+      FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[],
+                  %s::text[], %s::text[])
+           WITH ORDINALITY AS e(public_id, meter_id, customer, value, ts, idem, fingerprint, dims, ord)
+     ORDER BY e.meter_id, e.idem, e.ord
+        ON CONFLICT (organization_id, meter_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, public_id, meter_id, customer, value, timestamp, idempotency_key, dimensions
+), """ + _ROLLUP_CTE
 
 # Runs after ``roll`` has finished (the count forces it), keeping the statement's fixed lock order.
 _UNIQUE_CTE = """
@@ -219,35 +241,109 @@ SELECT meter_id, idempotency_key, public_id, fingerprint
    AND (meter_id, idempotency_key) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))
 """
 
+_INSERT_UNMATCHED_SQL = """
+INSERT INTO invoicing_unmatchedmeterevent
+    (public_id, organization_id, meter_ref, customer, value, timestamp, idempotency_key, fingerprint, dimensions,
+     created_at)
+SELECT e.public_id, %s, e.ref, e.customer, e.value, e.ts, e.idem, e.fingerprint, e.dims::jsonb, %s
+  FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::timestamptz[], %s::text[], %s::text[],
+              %s::text[])
+       WITH ORDINALITY AS e(public_id, ref, customer, value, ts, idem, fingerprint, dims, ord)
+ ORDER BY e.ref, e.idem, e.ord
+    ON CONFLICT (organization_id, meter_ref, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING public_id
+"""
+
+_STORED_UNMATCHED_KEYS_SQL = """
+SELECT meter_ref, idempotency_key, public_id, fingerprint
+  FROM invoicing_unmatchedmeterevent
+ WHERE organization_id = %s
+   AND (meter_ref, idempotency_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+"""
+
+# Moves a new meter's unmatched events into it, with their rollups, in one statement.
+_ATTACH_CTE = """
+moved AS (
+    DELETE FROM invoicing_unmatchedmeterevent
+     WHERE organization_id = %s AND meter_ref = ANY(%s::text[])
+    RETURNING public_id, customer, value, timestamp, idempotency_key, fingerprint, dimensions, created_at
+), ins AS (
+    INSERT INTO invoicing_meterevent
+        (public_id, organization_id, meter_id, customer, value, timestamp, idempotency_key, fingerprint,
+         dimensions, metadata, created_at)
+    SELECT public_id, %s, %s, customer, value, timestamp, idempotency_key, fingerprint, dimensions, '{}'::jsonb,
+           created_at
+      FROM moved
+     ORDER BY idempotency_key, created_at, public_id
+        ON CONFLICT (organization_id, meter_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING id, public_id, meter_id, customer, value, timestamp, idempotency_key, dimensions
+), """ + _ROLLUP_CTE
+
+_ATTACH_SQL = f"WITH {_ATTACH_CTE} SELECT count(*) FROM ins"
+_ATTACH_UNIQUE_SQL = f"WITH {_ATTACH_CTE}{_UNIQUE_CTE} SELECT count(*) FROM ins"
+
+
+def _name_lock_key(organization_pk: int, name: str) -> int:
+    """A signed 64-bit advisory-lock key for (organization, meter name or id)."""
+    digest = hashlib.sha256(f"tally.meter-name\x1f{organization_pk}\x1f{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _names_lock(cursor, organization_pk: int, names: Iterable[str], *, shared: bool) -> None:
+    """Transaction-scoped advisory locks on (organization, name), one statement each, ascending key order
+    (the fixed order every caller uses, so lockers cannot deadlock)."""
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    for key in sorted({_name_lock_key(organization_pk, name) for name in names}):
+        cursor.execute(f"SELECT {fn}(%s)", [key])
+
+
+def _meters_resolve(cursor, organization_pk: int, refs: list[str]) -> dict[str, tuple[int, str, str]]:
+    """``meterId`` as sent → (meter pk, aggregation, unique dimension): by public id, else by ``eventName``.
+    Names that resolve to no meter are left out."""
+    cursor.execute(_METERS_SQL, [organization_pk, refs, refs])
+    by_id: dict[str, tuple[int, str, str]] = {}
+    by_name: dict[str, tuple[int, str, str]] = {}
+    for public_id_, event_name, pk, aggregation, unique_dimension in cursor.fetchall():
+        by_id[public_id_] = by_name[event_name] = (pk, aggregation, unique_dimension)
+    out = {}
+    for ref in refs:
+        found = by_id.get(ref)
+        if found is None:
+            found = by_name.get(ref)
+        if found is not None:
+            out[ref] = found
+    return out
+
+
+def _unmatched_attach(cursor, *, organization: Organization, meter: Meter) -> int:
+    """Move the organization's unmatched events named by ``meter``'s id or ``eventName`` into it (events,
+    rollups, unique values) in one statement; returns how many were stored. Called by ``meter_create``
+    inside its transaction, under its exclusive name locks."""
+    params: list[Any] = [organization.pk, [meter.public_id, meter.event_name], organization.pk, meter.pk]
+    sql = _ATTACH_SQL
+    if meter.aggregation_type == Meter.AGG_UNIQUE_COUNT and meter.unique_dimension:
+        sql = _ATTACH_UNIQUE_SQL
+        params += [[meter.pk], [meter.unique_dimension]]
+    cursor.execute(sql, params)
+    return cursor.fetchone()[0]
+
 
 def _invalid(index: int, field: str, message: str, code: str = "invalid_request") -> ValidationError:
     return ValidationError(message, param=f"events[{index}].{field}", code=code)
 
 
-def meter_events_record(*, organization: Organization, events: list[MeterEventInput],
-                        now: datetime | None = None) -> list[MeterEventResult]:
-    """Record up to 100 meter events; returns one result per event, in input order.
-
-    Validation covers the whole batch before any write (required ids, known meters of this organization,
-    int64 values, timestamps within ``METER_EVENT_MAX_AGE_DAYS`` in the past and one hour in the future);
-    errors name the event (``events[k].field``). Storage: one statement inserting events, rollups and
-    unique values (one transaction). Locking: the keys' index entries, then rollup rows, in a fixed order.
-    Idempotency: per (organization, meter, key) — ``created`` / ``duplicate`` (same fingerprint) /
-    ``conflict`` (different payload), also for a key repeated inside the batch (the first occurrence
-    decides). Side effects: none (no billing event per meter event)."""
-    if not events:
-        return []
-    if len(events) > MAX_BATCH:
-        raise ValidationError(f"maximum {MAX_BATCH} events per batch", param="events", code="batch_too_large")
-    now = now or timezone.now()
-    max_age_days = getattr(settings, "METER_EVENT_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS)
-    oldest = now - timedelta(days=max_age_days)
+def _events_validate(*, organization: Organization, events: list[MeterEventInput],
+                     now: datetime) -> list[datetime]:
+    """Check every event of the batch (nothing written yet); returns each event's effective timestamp."""
+    backdate_days = organization.meter_event_backdate_days
+    oldest = now - timedelta(days=backdate_days) if backdate_days is not None else None
     newest = now + MAX_FUTURE
-
     timestamps: list[datetime] = []
     for i, event in enumerate(events):
         if not event.meter_id:
             raise _invalid(i, "meterId", MSG_METER_REQUIRED, "parameter_missing")
+        if len(event.meter_id) > MAX_METER_REF_LENGTH:
+            raise _invalid(i, "meterId", f"meterId must be at most {MAX_METER_REF_LENGTH} characters")
         if not event.customer:
             raise _invalid(i, "userId", MSG_USER_REQUIRED, "parameter_missing")
         if len(event.customer) > MAX_CUSTOMER_LENGTH:
@@ -260,76 +356,124 @@ def meter_events_record(*, organization: Organization, events: list[MeterEventIn
         ts = event.timestamp
         if ts is None:
             ts = now
-        elif ts < oldest:
-            raise _invalid(i, "timestamp", f"timestamp is more than {max_age_days} days in the past",
-                           "timestamp_out_of_range")
+        elif oldest is not None and ts < oldest:
+            raise _invalid(i, "timestamp", f"timestamp is more than {backdate_days} days in the past "
+                           "(the organization's backdating window)", "timestamp_out_of_range")
         elif ts > newest:
-            raise _invalid(i, "timestamp", "timestamp is more than 1 hour in the future", "timestamp_out_of_range")
+            raise _invalid(i, "timestamp", "timestamp is more than 5 minutes in the future",
+                           "timestamp_out_of_range")
         timestamps.append(ts)
+    return timestamps
+
+
+# A stored key's owner: ("m", meter pk) for a meter, ("u", meterId as sent) while unmatched.
+_Owner = tuple[str, int | str]
+
+
+def meter_events_record(*, organization: Organization, events: list[MeterEventInput],
+                        now: datetime | None = None) -> list[MeterEventResult]:
+    """Record up to 100 meter events; returns one result per event, in input order.
+
+    Validation covers the whole batch before any write (required ids, int64 values, timestamps within
+    the organization's backdating window, if any, and at most 5 minutes in the future); errors name the
+    event (``events[k].field``). Each ``meterId`` resolves to a meter by id, else by ``eventName``; events
+    naming no meter are stored as unmatched (``created``, counted once a meter with that name exists).
+    Storage: one transaction — one statement inserting matched events, rollups and unique values, one
+    inserting unmatched events. Locking: shared advisory locks on the unresolved names (then resolved
+    again), the keys' index entries, rollup rows, in a fixed order. Idempotency: per (organization,
+    meter, key), or (organization, name, key) while unmatched — ``created`` / ``duplicate`` (same
+    fingerprint) / ``conflict`` (different payload), also for a key repeated inside the batch (the first
+    occurrence decides). Side effects: none (no billing event per meter event)."""
+    if not events:
+        return []
+    if len(events) > MAX_BATCH:
+        raise ValidationError(f"maximum {MAX_BATCH} events per batch", param="events", code="batch_too_large")
+    now = now or timezone.now()
+    timestamps = _events_validate(organization=organization, events=events, now=now)
+    refs = sorted({e.meter_id for e in events})
 
     with connection.cursor() as cursor:
-        cursor.execute(_METERS_SQL, [organization.pk, list({e.meter_id for e in events})])
-        meters = {row[0]: row[1:] for row in cursor.fetchall()}
-    for i, event in enumerate(events):
-        if event.meter_id not in meters:
-            raise _invalid(i, "meterId", f"unknown meter {event.meter_id}", "unknown_meter")
+        meters = _meters_resolve(cursor, organization.pk, refs)
 
-    # Decide in Python which events go to the INSERT: all key-less ones and the first of each key.
-    first_of_key: dict[tuple[int, str], int] = {}
-    fingerprints: list[str] = []
-    ids: list[str | None] = []
-    cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
-    pub, meter_ids, customers, values, tss, keys, fps, dims = cols
-    unique_meters: dict[int, str] = {}
-    for i, event in enumerate(events):
-        meter_pk, aggregation, unique_dimension = meters[event.meter_id]
-        dims_json = (json.dumps(event.dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                     if event.dimensions is not None else None)
-        fp = meter_event_fingerprint(meter_id=event.meter_id, customer=event.customer, value=event.value,
-                                     timestamp=event.timestamp, dimensions_json=dims_json or "null")
-        fingerprints.append(fp)
-        key = event.idempotency_key or None
-        if key is not None:
-            if (meter_pk, key) in first_of_key:
-                ids.append(None)
-                continue
-            first_of_key[(meter_pk, key)] = i
-        new_id = public_id("mev")
-        ids.append(new_id)
-        if aggregation == Meter.AGG_UNIQUE_COUNT and unique_dimension:
-            unique_meters[meter_pk] = unique_dimension
-        pub.append(new_id)
-        meter_ids.append(meter_pk)
-        customers.append(event.customer)
-        values.append(event.value)
-        tss.append(timestamps[i])
-        keys.append(key)
-        fps.append(fp)
-        dims.append(dims_json)
-
-    params: list[Any] = [organization.pk, now, *cols]
-    sql = _INSERT_SQL
-    if unique_meters:
-        sql = _INSERT_UNIQUE_SQL
-        params += [list(unique_meters), list(unique_meters.values())]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = {row[0] for row in cursor.fetchall()}
+        unresolved = [ref for ref in refs if ref not in meters]
+        if unresolved:
+            # A meter for one of these names may be committing right now: wait for it, then look again
+            # (a new statement sees it). From here on no meter with these names can commit until we do.
+            _names_lock(cursor, organization.pk, unresolved, shared=True)
+            meters.update(_meters_resolve(cursor, organization.pk, unresolved))
 
-    # (meter, key) → (public id, fingerprint) of the stored event holding that key.
-    stored: dict[tuple[int, str], tuple[str, str]] = {}
-    missing: list[tuple[int, str]] = []
-    for (meter_pk, key), i in first_of_key.items():
+        # Decide in Python which events go to the INSERTs: all key-less ones and the first of each key.
+        first_of_key: dict[tuple[_Owner, str], int] = {}
+        owners: list[_Owner] = []
+        fingerprints: list[str] = []
+        ids: list[str | None] = []
+        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        ucols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        unique_meters: dict[int, str] = {}
+        for i, event in enumerate(events):
+            resolved = meters.get(event.meter_id)
+            owner: _Owner = ("m", resolved[0]) if resolved is not None else ("u", event.meter_id)
+            owners.append(owner)
+            dims_json = (json.dumps(event.dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                         if event.dimensions is not None else None)
+            fp = meter_event_fingerprint(meter_id=event.meter_id, customer=event.customer, value=event.value,
+                                         timestamp=event.timestamp, dimensions_json=dims_json or "null")
+            fingerprints.append(fp)
+            key = event.idempotency_key or None
+            if key is not None:
+                if (owner, key) in first_of_key:
+                    ids.append(None)
+                    continue
+                first_of_key[(owner, key)] = i
+            new_id = public_id("mev")
+            ids.append(new_id)
+            if resolved is not None:
+                meter_pk, aggregation, unique_dimension = resolved
+                if aggregation == Meter.AGG_UNIQUE_COUNT and unique_dimension:
+                    unique_meters[meter_pk] = unique_dimension
+                target, ref_or_pk = cols, meter_pk
+            else:
+                target, ref_or_pk = ucols, event.meter_id
+            for column, value in zip(target, (new_id, ref_or_pk, event.customer, event.value, timestamps[i], key,
+                                              fp, dims_json), strict=True):
+                column.append(value)
+
+        inserted: set[str] = set()
+        if cols[0]:
+            params: list[Any] = [organization.pk, now, *cols]
+            sql = _INSERT_SQL
+            if unique_meters:
+                sql = _INSERT_UNIQUE_SQL
+                params += [list(unique_meters), list(unique_meters.values())]
+            cursor.execute(sql, params)
+            inserted.update(row[0] for row in cursor.fetchall())
+        if ucols[0]:
+            cursor.execute(_INSERT_UNMATCHED_SQL, [organization.pk, now, *ucols])
+            inserted.update(row[0] for row in cursor.fetchall())
+
+    # (owner, key) → (public id, fingerprint) of the stored event holding that key.
+    stored: dict[tuple[_Owner, str], tuple[str, str]] = {}
+    missing: list[tuple[_Owner, str]] = []
+    for (owner, key), i in first_of_key.items():
         if ids[i] in inserted:
-            stored[(meter_pk, key)] = (ids[i], fingerprints[i])
+            stored[(owner, key)] = (ids[i], fingerprints[i])
         else:
-            missing.append((meter_pk, key))
+            missing.append((owner, key))
     if missing:
         # A new statement, hence a new snapshot: it sees the rows our INSERT waited for and skipped.
+        matched = [(o[1], k) for o, k in missing if o[0] == "m"]
+        unmatched = [(o[1], k) for o, k in missing if o[0] == "u"]
         with connection.cursor() as cursor:
-            cursor.execute(_STORED_KEYS_SQL, [organization.pk, [m for m, _ in missing], [k for _, k in missing]])
-            for meter_pk, key, existing_id, existing_fp in cursor.fetchall():
-                stored[(meter_pk, key)] = (existing_id, existing_fp)
+            if matched:
+                cursor.execute(_STORED_KEYS_SQL, [organization.pk, [m for m, _ in matched], [k for _, k in matched]])
+                for meter_pk, key, existing_id, existing_fp in cursor.fetchall():
+                    stored[(("m", meter_pk), key)] = (existing_id, existing_fp)
+            if unmatched:
+                cursor.execute(_STORED_UNMATCHED_KEYS_SQL,
+                               [organization.pk, [r for r, _ in unmatched], [k for _, k in unmatched]])
+                for ref, key, existing_id, existing_fp in cursor.fetchall():
+                    stored[(("u", ref), key)] = (existing_id, existing_fp)
 
     results: list[MeterEventResult] = []
     for i, event in enumerate(events):
@@ -337,8 +481,7 @@ def meter_events_record(*, organization: Organization, events: list[MeterEventIn
         if key is None:
             results.append(MeterEventResult(id=ids[i], status=STATUS_CREATED))
             continue
-        meter_pk = meters[event.meter_id][0]
-        stored_id, stored_fp = stored[(meter_pk, key)]
+        stored_id, stored_fp = stored[(owners[i], key)]
         if stored_id == ids[i]:
             status = STATUS_CREATED
         elif stored_fp == fingerprints[i]:

@@ -1,13 +1,13 @@
 """Pricing-rule services (writes).
 
 Invariants
-- At most one *active* rule per (organization, meter, plan): the partial unique constraint
-  ``invoicing_pricing_rule_active_uniq`` decides races; the loser gets a 409 ``pricing_rule_exists``.
+- Several active rules may exist for one (meter, plan), as in the original; rating picks the newest
+  (``invoicing.selectors.pricing.pricing_rule_for``) and the preview names the rule it used.
 - A rule prices a meter of its own organization, in the meter's currency, and its fields fit its model
   (``pricing.rule_check``): tier models carry checked tiers, ``package`` a size ≥ 1, no model carries a
   field it does not use.
 - Rules are never updated in place: deleting sets ``deleted_at`` (invoices already built keep their
-  figures); a new rule for the same meter and plan may then be created.
+  figures); the next newest active rule then prices the pair.
 - Every change publishes ``pricing_rule.created`` / ``pricing_rule.deleted`` in the same transaction.
 """
 
@@ -16,18 +16,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from billing_project.core.errors import Conflict, NotFound, ValidationError
+from billing_project.core.errors import NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import rfc3339
 from invoicing import pricing
 from invoicing.models import Meter, PricingRule
 from webhooks import services as webhook_services
-
-ACTIVE_UNIQUE = "invoicing_pricing_rule_active_uniq"
 
 
 def pricing_rule_data(rule: PricingRule) -> dict[str, Any]:
@@ -50,10 +48,11 @@ def pricing_rule_create(*, organization: Organization, meter_id: str, plan_id: s
                         model: str = pricing.PER_UNIT, currency: str | None = None, unit_price: int = 0,
                         unit_price_decimal: Decimal | None = None, tiers: list[pricing.Tier] | None = None,
                         package_size: int | None = None, metadata: dict[str, Any] | None = None) -> PricingRule:
-    """Create the active rule for (meter, plan). ``currency`` ``None`` → the meter's currency.
+    """Create an active rule for (meter, plan); from now on it is the newest, so it prices that pair.
+    ``currency`` ``None`` → the meter's currency.
 
-    No locking: a concurrent duplicate is refused by the partial unique constraint (409). Not idempotent
-    by itself (a replay is a 409). Publishes ``pricing_rule.created``."""
+    No locking (an insert only). Not idempotent by itself (use the ``Idempotency-Key`` header: a replay
+    creates another rule). Publishes ``pricing_rule.created``."""
     meter = Meter.objects.filter(organization=organization, public_id=meter_id).first()
     if meter is None:
         raise ValidationError(f"unknown meter {meter_id}", param="meterId", code="unknown_meter")
@@ -70,20 +69,11 @@ def pricing_rule_create(*, organization: Organization, meter_id: str, plan_id: s
         tiers=pricing.tiers_dump(tiers) if tiers is not None and model in pricing.TIER_MODELS else None,
         metadata=metadata or {},
     )
-    try:
-        with transaction.atomic():
-            rule.save()
-            webhook_services.event_publish(organization=organization, type="pricing_rule.created",
-                                           object_type="pricing_rule", object_id=rule.public_id,
-                                           data=pricing_rule_data(rule))
-    except IntegrityError as exc:
-        if ACTIVE_UNIQUE not in str(exc):
-            raise
-        existing = (PricingRule.objects.filter(organization=organization, meter=meter, plan_id=rule.plan_id,
-                                               deleted_at__isnull=True)
-                    .values_list("public_id", flat=True).first())
-        raise Conflict(f"a pricing rule for this meter and plan already exists ({existing or 'just deleted'})",
-                       param="planId", code="pricing_rule_exists")
+    with transaction.atomic():
+        rule.save()
+        webhook_services.event_publish(organization=organization, type="pricing_rule.created",
+                                       object_type="pricing_rule", object_id=rule.public_id,
+                                       data=pricing_rule_data(rule))
     return rule
 
 

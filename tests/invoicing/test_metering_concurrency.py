@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from datetime import UTC, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing_project.core.times import rfc3339
-from invoicing.models import MeterEvent, MeterRollup, MeterUniqueValue
+from invoicing.models import MeterEvent, MeterRollup, MeterUniqueValue, UnmatchedMeterEvent
 from invoicing.selectors import metering as selectors
 from tests.conftest import Api
 from tests.threads import run_threads
@@ -117,3 +118,51 @@ def test_disjoint_batches_on_one_rollup_row_add_up(acme_key):
     meter_obj = selectors.meter_get(organization=MeterEvent.objects.first().organization, meter_id=meter["id"])
     usage = selectors.meter_usage(meter=meter_obj, customer=None, start=None, end=None)
     assert (usage.value, usage.event_count) == (7, 1600)
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_a_meter_created_while_its_name_is_ingested_counts_every_event_once(org_acme, round_):
+    """Unmatched events vs. meter creation: 6 threads send batches naming a meter by eventName (keyed,
+    key-less, and keys shared by every thread) while a 7th creates that meter part-way through. Every
+    event ends up counted exactly once, none is left unmatched, and the rollups equal the events."""
+    name = f"doks-node-hours-{round_}"
+    at = (timezone.now() - timedelta(hours=5)).astimezone(UTC).replace(minute=round_, second=0, microsecond=0)
+    created: list = []
+
+    def ingest(i: int) -> None:
+        from billing_project.core.models import Organization
+        from invoicing.services import metering as services
+        from invoicing.services.metering import MeterEventInput
+
+        org = Organization.objects.get(pk=org_acme.pk)
+        rng = random.Random(i * 31 + round_)
+        for n in range(12):
+            events = [MeterEventInput(meter_id=name, customer=ALICE, value=1, timestamp=at + timedelta(minutes=n),
+                                      idempotency_key=f"shared-{n}"),
+                      MeterEventInput(meter_id=name, customer=ALICE, value=10, timestamp=at,
+                                      idempotency_key=f"t{i}-{n}"),
+                      MeterEventInput(meter_id=name, customer=ALICE, value=100, timestamp=at)]
+            rng.shuffle(events)
+            services.meter_events_record(organization=org, events=events)
+
+    def create() -> None:
+        from billing_project.core.models import Organization
+        from invoicing.services import metering as services
+
+        time.sleep(random.Random(round_).uniform(0.0, 0.05))
+        org = Organization.objects.get(pk=org_acme.pk)
+        created.append(services.meter_create(organization=org, name="Node hours", event_name=name))
+
+    run_threads(7, lambda i: create() if i == 6 else ingest(i))
+
+    (meter,) = created
+    assert not UnmatchedMeterEvent.objects.filter(meter_ref=name).exists()
+    events = MeterEvent.objects.filter(meter=meter)
+    assert events.count() == 12 + 6 * 12 * 2  # shared keys once, per-thread keys, key-less events
+    assert events.filter(idempotency_key__startswith="shared-").count() == 12
+    expected = 12 * 1 + 6 * 12 * 10 + 6 * 12 * 100
+    assert events.aggregate(v=Sum("value"))["v"] == expected
+    assert MeterRollup.objects.filter(meter=meter).aggregate(n=Sum("event_count"), v=Sum("value_sum")) == {
+        "n": 12 + 6 * 12 * 2, "v": expected}
+    usage = selectors.meter_usage(meter=meter, customer=None, start=None, end=None)
+    assert (usage.value, usage.event_count) == (expected, 12 + 6 * 12 * 2)

@@ -133,9 +133,27 @@ def test_record_single_event(org_acme):
     assert (stored.value, stored.timestamp, stored.created_at) == (5, NOW, NOW)
 
 
-@pytest.mark.parametrize("at, ok", [(NOW - timedelta(days=35), True), (NOW - timedelta(days=35, seconds=1), False),
-                                    (NOW + timedelta(hours=1), True), (NOW + timedelta(hours=1, seconds=1), False)])
-def test_timestamp_window_bounds(org_acme, at, ok):
+@pytest.mark.parametrize("at, ok", [(NOW - timedelta(days=3650), True), (datetime(2001, 1, 1, tzinfo=UTC), True),
+                                    (NOW + timedelta(minutes=5), True),
+                                    (NOW + timedelta(minutes=5, seconds=1), False)])
+def test_timestamp_window_bounds_without_an_organization_window(org_acme, at, ok):
+    """Item 8: any age is accepted by default (backfills); more than 5 minutes ahead is refused."""
+    assert org_acme.meter_event_backdate_days is None
+    meter = new_meter(org_acme)
+    if ok:
+        assert record(org_acme, event(meter, at=at))[0].status == "created"
+    else:
+        with pytest.raises(ValidationError) as info:
+            record(org_acme, event(meter), event(meter, at=at))
+        assert (info.value.param, info.value.message) == ("events[1].timestamp",
+                                                          "timestamp is more than 5 minutes in the future")
+        assert not MeterEvent.objects.exists()
+
+
+@pytest.mark.parametrize("at, ok", [(NOW - timedelta(days=7), True), (NOW - timedelta(days=7, seconds=1), False)])
+def test_the_organizations_backdating_window(org_acme, org_globex, at, ok):
+    org_acme.meter_event_backdate_days = 7
+    org_acme.save(update_fields=["meter_event_backdate_days"])
     meter = new_meter(org_acme)
     if ok:
         assert record(org_acme, event(meter, at=at))[0].status == "created"
@@ -143,6 +161,26 @@ def test_timestamp_window_bounds(org_acme, at, ok):
         with pytest.raises(ValidationError) as info:
             record(org_acme, event(meter), event(meter, at=at))
         assert info.value.param == "events[1].timestamp"
+        assert info.value.message == ("timestamp is more than 7 days in the past "
+                                      "(the organization's backdating window)")
+        assert not MeterEvent.objects.exists()
+    # Another organization keeps its own (default: no) window.
+    assert record(org_globex, event(new_meter(org_globex), at=NOW - timedelta(days=400)))[0].status == "created"
+
+
+def test_backfilled_events_count_in_their_own_period(org_acme):
+    """Item 8: an event months old lands in the rollup of its own hour, so a summary of its month sees it
+    and the current month does not."""
+    meter = new_meter(org_acme)
+    old = datetime(2030, 2, 10, 7, 42, tzinfo=UTC)
+    record(org_acme, event(meter, 5, at=old), event(meter, 7, at=NOW - timedelta(hours=2)))
+    rollups = {r.bucket: r.value_sum for r in MeterRollup.objects.filter(meter=meter)}
+    assert rollups[datetime(2030, 2, 10, 7, tzinfo=UTC)] == 5
+    feb = selectors.meter_usage(meter=meter, customer=ALICE, start=datetime(2030, 2, 1, tzinfo=UTC),
+                                end=datetime(2030, 3, 1, tzinfo=UTC))
+    june = selectors.meter_usage(meter=meter, customer=ALICE, start=datetime(2030, 6, 1, tzinfo=UTC),
+                                 end=datetime(2030, 7, 1, tzinfo=UTC))
+    assert (feb.value, feb.event_count, june.value, june.event_count) == (5, 1, 7, 1)
 
 
 def test_value_out_of_int64_is_refused(org_acme):

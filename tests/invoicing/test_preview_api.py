@@ -131,12 +131,31 @@ def test_plan_rule_wins_over_the_default_rule(api):
     assert preview(api, planId="other").json()["subtotal"] == 300
 
 
+def test_the_newest_rule_prices_and_the_preview_names_it(api):
+    """Item 7: several rules for one meter and plan; the newest active one prices the line, and the line
+    says which (``pricingRuleId``); deleting it falls back to the next newest."""
+    meter_id = meter(api)
+    events(api, meter_id, [100])
+    rule(api, meter_id, unitPrice=1)
+    default = rule(api, meter_id, unitPrice=3)
+    older_pro = rule(api, meter_id, unitPrice=5, planId="pro")
+    pro = rule(api, meter_id, unitPrice=2, planId="pro")
+    line = preview(api).json()["lineItems"][0]
+    assert (line["pricingRuleId"], line["unitCost"], line["totalCost"], line["model"]) == (
+        default["id"], 3, 300, "per_unit")
+    assert preview(api, planId="pro").json()["lineItems"][0]["pricingRuleId"] == pro["id"]
+    assert api.delete(f"/pricing-rules/{pro['id']}").status_code == 200
+    body = preview(api, planId="pro").json()
+    assert (body["lineItems"][0]["pricingRuleId"], body["subtotal"]) == (older_pro["id"], 500)
+
+
 def test_meter_without_rule_shows_quantity_at_zero_cost(api):
     meter_id = meter(api)
     events(api, meter_id, [7])
     body = preview(api).json()
     assert body["lineItems"][0]["quantity"] == 7 and body["lineItems"][0]["totalCost"] == 0
     assert body["lineItems"][0]["model"] == "" and body["subtotal"] == 0
+    assert body["lineItems"][0]["pricingRuleId"] == ""
 
 
 def test_currency_comes_from_the_rules(api):
@@ -188,3 +207,18 @@ def test_meter_restricted_grants_pay_only_their_meter(api):
 def test_tenant_isolation(api, globex_api, tokens):
     body = globex_api.post("/invoice-preview", {"userId": ALICE}).json()
     assert body["lineItems"] == [] and body["subtotal"] == 0
+
+
+def test_backfilled_events_are_previewed_in_their_own_period(api):
+    """Item 8: events months old are accepted and each counts in the period of its own timestamp."""
+    meter_id = meter(api)
+    rule(api, meter_id, unitPrice=10)
+    events(api, meter_id, [3, 4], at=datetime(2024, 1, 31, 23, 58, tzinfo=UTC))  # 23:58 and 23:59 on Jan 31
+    events(api, meter_id, [50], at=datetime(2024, 2, 1, 0, 0, tzinfo=UTC))
+    events(api, meter_id, [600])  # recent
+    jan = preview(api, periodStart="2024-01-01", periodEnd="2024-02-01").json()
+    feb = preview(api, periodStart="2024-02-01", periodEnd="2024-03-01").json()
+    now = preview(api, periodStart=ts(_now_hour() - timedelta(days=1))).json()
+    assert (jan["lineItems"][0]["quantity"], jan["subtotal"]) == (7, 70)
+    assert (feb["lineItems"][0]["quantity"], feb["subtotal"]) == (50, 500)
+    assert (now["lineItems"][0]["quantity"], now["subtotal"]) == (600, 6000)

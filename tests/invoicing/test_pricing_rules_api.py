@@ -181,15 +181,16 @@ def test_create_with_an_unparseable_body(api, raw):
     assert_error(api.post("/pricing-rules", raw=raw), 400, "invalid request body")
 
 
-def test_a_second_active_rule_for_the_same_meter_and_plan_is_a_conflict(api, meter):
+def test_several_active_rules_for_the_same_meter_and_plan_are_created_and_listed(api, meter):
+    """Item 7: the original allows several rules per (meter, plan); the list returns them all."""
     first = create(api, meter.public_id, unitPrice=1)
-    err = assert_error(api.post("/pricing-rules", {"meterId": meter.public_id, "unitPrice": 2}), 409,
-                       f"a pricing rule for this meter and plan already exists ({first['id']})")
-    assert err["code"] == "pricing_rule_exists"
-    pro = create(api, meter.public_id, planId="pro", unitPrice=2)
-    err = assert_error(api.post("/pricing-rules", {"meterId": meter.public_id, "planId": "pro"}), 409)
-    assert pro["id"] in err["message"]
-    assert PricingRule.objects.filter(meter=meter).count() == 2
+    second = create(api, meter.public_id, unitPrice=2)
+    pro_a = create(api, meter.public_id, planId="pro", unitPrice=3)
+    pro_b = create(api, meter.public_id, planId="pro", unitPrice=4)
+    body = listing(api, meterId=meter.public_id)
+    assert body["count"] == 4
+    assert [r["id"] for r in body["rules"]] == [first["id"], second["id"], pro_a["id"], pro_b["id"]]
+    assert [r["id"] for r in listing(api, planId="pro")["rules"]] == [pro_a["id"], pro_b["id"]]
 
 
 def test_the_same_plan_on_another_meter_is_fine(api, org_acme, meter):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 
-from billing_project.core.errors import Conflict, NotFound, ValidationError
+from billing_project.core.errors import NotFound, ValidationError
 from invoicing.models import Meter, PricingRule
 from invoicing.pricing import Tier
 from invoicing.selectors import pricing as selectors
@@ -68,15 +67,15 @@ def test_create_checks_the_meter_the_currency_and_the_model(org_acme, org_globex
         object_id=PricingRule.objects.get().public_id).exists()
 
 
-def test_duplicate_active_rule_is_a_conflict_and_leaves_the_outer_transaction_usable(org_acme, meter):
+def test_several_active_rules_for_one_meter_and_plan_are_allowed(org_acme, meter):
+    """Item 7: as in the original, a second rule for the same (meter, plan) is created (no 409)."""
     first = make(org_acme, meter)
-    with transaction.atomic():
-        with pytest.raises(Conflict) as exc:
-            make(org_acme, meter, unit_price=2)
-        assert PricingRule.objects.count() == 1  # the savepoint was rolled back, the transaction goes on
-    assert exc.value.status == 409 and exc.value.code == "pricing_rule_exists"
-    assert exc.value.message == f"a pricing rule for this meter and plan already exists ({first.public_id})"
-    assert BillingEvent.objects.filter(type="pricing_rule.created").count() == 1
+    second = make(org_acme, meter, unit_price=2)
+    third = make(org_acme, meter, plan_id="pro", unit_price=3)
+    fourth = make(org_acme, meter, plan_id="pro", unit_price=4)
+    assert len({first.public_id, second.public_id, third.public_id, fourth.public_id}) == 4
+    assert PricingRule.objects.filter(meter=meter, deleted_at__isnull=True).count() == 4
+    assert BillingEvent.objects.filter(type="pricing_rule.created").count() == 4
 
 
 # --- pricing_rule_delete ----------------------------------------------------------------------------
@@ -128,6 +127,29 @@ def test_pricing_rule_for_a_plan_only_rule_does_not_price_other_plans(org_acme, 
     make(org_acme, meter, plan_id="pro")
     assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="free") is None
     assert selectors.pricing_rule_for(organization=org_acme, meter=meter) is None
+
+
+def test_pricing_rule_for_takes_the_newest_active_rule_of_the_plan_else_the_newest_default(org_acme, meter):
+    """Item 7: one deterministic choice among several rules — newest (created_at, then id) wins."""
+    old_default = make(org_acme, meter, unit_price=10)
+    new_default = make(org_acme, meter, unit_price=11)
+    old_pro = make(org_acme, meter, plan_id="pro", unit_price=7)
+    new_pro = make(org_acme, meter, plan_id="pro", unit_price=8)
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="pro") == new_pro
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter) == new_default
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="free") == new_default
+    # A newer default never beats an older rule of the customer's plan.
+    newest_default = make(org_acme, meter, unit_price=12)
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="pro") == new_pro
+    # Deleting the newest falls back to the next newest.
+    services.pricing_rule_delete(organization=org_acme, rule_id=new_pro.public_id)
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="pro") == old_pro
+    services.pricing_rule_delete(organization=org_acme, rule_id=old_pro.public_id)
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter, plan_id="pro") == newest_default
+    # Same created_at (one transaction's clock): the higher row id is the newer.
+    PricingRule.objects.filter(pk__in=[old_default.pk, new_default.pk, newest_default.pk]).update(
+        created_at=old_default.created_at)
+    assert selectors.pricing_rule_for(organization=org_acme, meter=meter) == newest_default
 
 
 def test_pricing_rule_for_is_scoped_to_the_organization_and_meter(org_acme, org_globex, meter):
