@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.models import BalanceTransaction
+from ledger.models import Account, BalanceTransaction
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -258,17 +258,39 @@ def test_refund_of_other_users_transaction_is_400(api):
     assert balance(api)["balance"] == 0
 
 
-def test_refund_of_a_deposit_is_400(api):
+def test_refund_of_a_deposit_gives_money_back_capped_at_the_deposit(api):
+    """As the original: any earlier transaction of the user may be referenced, a deposit too, and the
+    refund is a deposit tagged refund. Ours: Σ refunds against it stay within its amount."""
     dep = api.post("/deposit", {"user": ALICE, "amount": 1000}).json()["transactionId"]
-    r = api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": dep})
-    assert_error(r, 400, "only withdrawals can be refunded", param="originalTransactionId")
+    r = api.post("/refund", {"user": ALICE, "amount": 400, "originalTransactionId": dep})
+    assert r.status_code == 201, r.content
+    assert (r.json()["type"], r.json()["tags"], r.json()["originalTransactionId"]) == ("deposit", "refund", dep)
+    assert balance(api)["balance"] == 1400
+    r = api.post("/refund", {"user": ALICE, "amount": 601, "originalTransactionId": dep})
+    assert_error(r, 400, "refund exceeds the refundable amount: 600 cents remaining", param="amount")
+    assert api.post("/refund", {"user": ALICE, "amount": 600, "originalTransactionId": dep}).status_code == 201
+    assert balance(api)["balance"] == 2000
 
 
-def test_refund_of_a_refund_is_400(api):
+def test_refund_of_a_refund_counts_against_the_first_original(api):
     original = usage(api, 300)
-    refund = api.post("/refund", {"user": ALICE, "amount": 10, "originalTransactionId": original}).json()
-    r = api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": refund["transactionId"]})
-    assert_error(r, 400, "only withdrawals can be refunded", param="originalTransactionId")
+    refund = api.post("/refund", {"user": ALICE, "amount": 100, "originalTransactionId": original}).json()
+    r = api.post("/refund", {"user": ALICE, "amount": 201, "originalTransactionId": refund["transactionId"]})
+    assert_error(r, 400, "refund exceeds the refundable amount: 200 cents remaining", param="amount")
+    r = api.post("/refund", {"user": ALICE, "amount": 200, "originalTransactionId": refund["transactionId"]})
+    assert r.status_code == 201, r.content
+    assert r.json()["originalTransactionId"] == refund["transactionId"]
+    assert_error(api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": original}), 400,
+                 "refund exceeds the refundable amount: 0 cents remaining", param="amount")
+    assert balance(api)["balance"] == 0
+
+
+def test_refund_of_other_users_transaction_writes_nothing(api):
+    original = usage(api, 300, user=BOB)
+    before = BalanceTransaction.objects.count()
+    assert api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": original}).status_code == 400
+    assert BalanceTransaction.objects.count() == before
+    assert not Account.objects.filter(customer=ALICE).exists()
 
 
 def test_refund_in_another_currency_is_400(api):
