@@ -379,14 +379,16 @@ def usage_record(*, organization: Organization, user: str, amount: int, currency
 
 
 def deposit_create(*, organization: Organization, user: str, amount: int, currency: str, notes: str = "",
-                   tags: str = "", expires_in_days: int | None = None, metadata: dict[str, Any] | None = None,
-                   idempotency_key: str | None = None, house_kind: str = Account.KIND_FUNDING) -> BalanceTransaction:
-    """Credit the user's wallet; with ``expires_in_days`` > 0 the deposit becomes an expiring lot."""
+                   tags: str = "", expires_in_days: int | None = None, expires_in: timedelta | None = None,
+                   metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
+                   house_kind: str = Account.KIND_FUNDING) -> BalanceTransaction:
+    """Credit the user's wallet; with ``expires_in_days`` > 0 (or a positive ``expires_in``) the deposit
+    becomes an expiring lot with ``expires_at = now + that``."""
     if amount <= 0:
         raise ValidationError("amount must be positive", param="amount")
-    expires_at = None
-    if expires_in_days is not None and expires_in_days > 0:
-        expires_at = timezone.now() + timedelta(days=expires_in_days)
+    if expires_in is None and expires_in_days is not None and expires_in_days > 0:
+        expires_in = timedelta(days=expires_in_days)
+    expires_at = timezone.now() + expires_in if expires_in is not None and expires_in > timedelta(0) else None
     accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
                                 house_kinds=(house_kind,))
     return transaction_post(

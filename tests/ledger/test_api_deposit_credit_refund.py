@@ -88,6 +88,53 @@ def test_deposit_expiry_too_far_is_400(api):
                  "invalid request body: expiresIn must be at most 36500", param="expiresIn")
 
 
+# --- tags as a list, expiresIn as a Go duration (commerce.js BillingClient) -------------------------
+
+def test_deposit_tags_list_is_stored_comma_joined(api):
+    body = api.post("/deposit", {"user": ALICE, "amount": 100, "tags": ["promo", " q4 "]}).json()
+    assert body["tags"] == "promo,q4"
+    assert BalanceTransaction.objects.get(public_id=body["transactionId"]).tags == "promo,q4"
+    assert api.post("/deposit", {"user": ALICE, "amount": 100, "tags": []}).json()["tags"] == ""
+    assert api.post("/deposit", {"user": ALICE, "amount": 100, "tags": "a,b"}).json()["tags"] == "a,b"
+
+
+@pytest.mark.parametrize("tags,message", [
+    (["ok", 3], "invalid request body: tags must be a string or a list of strings"),
+    (5, "invalid request body: tags must be a string or a list of strings"),
+    ({"a": 1}, "invalid request body: tags must be a string or a list of strings"),
+    (["a,b"], "tags: a listed tag must be non-empty and contain no comma"),
+    (["a", ""], "tags: a listed tag must be non-empty and contain no comma"),
+    (["x" * 200, "y" * 200], "invalid request body: tags must be at most 255 characters"),
+])
+def test_deposit_bad_tags_are_400(api, tags, message):
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 100, "tags": tags}), 400, message, param="tags")
+    assert BalanceTransaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("duration,delta", [("720h", timedelta(hours=720)), ("1h30m", timedelta(minutes=90)),
+                                            ("90s", timedelta(seconds=90))])
+def test_deposit_expires_in_go_duration(api, duration, delta):
+    body = api.post("/deposit", {"user": ALICE, "amount": 300, "expiresIn": duration}).json()
+    assert_about(body["expiresAt"], datetime.now(UTC) + delta)
+    txn = BalanceTransaction.objects.get(public_id=body["transactionId"])
+    assert txn.lot.expires_at == txn.expires_at
+
+
+@pytest.mark.parametrize("value,message", [
+    ("soon", "invalid expiresIn duration"),
+    ("30", "invalid expiresIn duration"),
+    ("0s", "expiresIn must be a positive duration"),
+    ("-1h", "expiresIn must be a positive duration"),
+    (1.5, "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+    (True, "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+    (["720h"], "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+])
+def test_deposit_bad_expires_in_is_400(api, value, message):
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": value}), 400, message,
+                 param="expiresIn")
+    assert BalanceTransaction.objects.count() == 0
+
+
 @pytest.mark.parametrize("raw", ["", "{", "[]", "42"])
 def test_deposit_unparseable_body_is_400(api, raw):
     assert_error(api.post("/deposit", raw=raw), 400, "invalid request body")
