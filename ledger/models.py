@@ -283,7 +283,7 @@ class CreditGrant(models.Model):
     currency = models.CharField(max_length=3)
     amount_cents = models.BigIntegerField()
     remaining_cents = models.BigIntegerField()
-    priority = models.IntegerField(default=0)
+    priority = models.BigIntegerField(default=0)  # any 64-bit integer, as the original's int
     eligibility = models.JSONField(default=list, blank=True)
     tags = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)

@@ -17,7 +17,8 @@ from billing_project.core.money import INT64_MAX, INT64_MIN, currency_normalize
 from billing_project.core.times import parse_duration
 
 USER = {"max_length": 255}
-MAX_DEPOSIT_DAYS = 36500
+# The original takes any day count; ours is bounded only by what a timestamp can hold (year ~8900).
+MAX_DEPOSIT_DAYS = 2_500_000
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
@@ -96,7 +97,8 @@ class CurrencyMixin:
 
 class UsageIn(CurrencyMixin, serializers.Serializer):
     user = StrictCharField(**USER)
-    amount = StrictIntegerField(required=False, default=0, help_text="Cost in minor units; 0 → skipped")
+    amount = StrictIntegerField(required=False, default=0,
+                                help_text="Cost in minor units; ≤ 0 → skipped (200, nothing stored), as the original")
     currency = StrictCharField(required=False, default="usd", allow_blank=True)
     model = StrictCharField(required=False, default="", allow_blank=True, max_length=200)
     provider = StrictCharField(required=False, default="", allow_blank=True, max_length=200)
@@ -111,11 +113,6 @@ class UsageIn(CurrencyMixin, serializers.Serializer):
     stream = StrictBooleanField(required=False, default=False)
     status = StrictCharField(required=False, default="", allow_blank=True, max_length=100)
     clientIp = StrictCharField(required=False, default="", allow_blank=True, max_length=100)
-
-    def validate_amount(self, value):
-        if value < 0:
-            raise serializers.ValidationError("amount must not be negative", code="negative")
-        return value
 
 
 class DepositIn(CurrencyMixin, serializers.Serializer):

@@ -62,7 +62,7 @@ def op_record_usage(organization, data: dict, *, recorder=services.usage_record)
     (``invoicing`` adds the usage meter event in the same transaction; see invoicing/api/usage.py)."""
     v = validated(s.UsageIn, data)
     v["totalTokens"] = _total_tokens(v)
-    if v["amount"] == 0:
+    if v["amount"] <= 0:  # the original: "≤ 0 means nothing to charge"
         return http.HTTP_200_OK, {"user": v["user"], "amount": 0, "status": "skipped"}
     metadata = {key: v[key] for key in ("model", "provider", "promptTokens", "completionTokens", "totalTokens",
                                         "requestId", "premium", "stream", "status", "clientIp")}
@@ -132,7 +132,7 @@ class UsageView(APIView):
                                      query_params=request.query_params))
 
     @extend_schema(request=s.UsageIn, responses={201: s.UsageRecordedOut, 200: s.UsageRecordedOut},
-                   summary="Record the cost of one API call (withdrawal); amount 0 → skipped")
+                   summary="Record the cost of one API call (withdrawal); amount ≤ 0 → skipped")
     def post(self, request):
         status, out = op_record_usage(request.organization, body(request), recorder=self.usage_recorder)
         return Response(out, status=status)

@@ -90,6 +90,7 @@ def test_usage_body_takes_the_fast_path_and_errors_do_not():
     fast = inputs._fast_validated(UsageIn, good)
     assert fast is not None and fast["user"] == "hanzo/alice" and fast["currency"] == "usd"
     assert fast["requestId"] == "" and fast["premium"] is False
-    assert inputs._fast_validated(UsageIn, {**good, "amount": -1}) is None
+    assert inputs._fast_validated(UsageIn, {**good, "amount": -1})["amount"] == -1  # valid: skipped (≤ 0)
+    assert inputs._fast_validated(UsageIn, {**good, "tokens": "7"}) is None
     assert inputs._fast_validated(UsageIn, {**good, "amount": "25"}) is None
     assert inputs._fast_validated(UsageIn, {"amount": 25}) is None

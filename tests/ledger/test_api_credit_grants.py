@@ -204,3 +204,25 @@ def test_grant_endpoints_are_in_the_schema(api):
     for path in ("/api/v1/billing/credit-grants", "/api/v1/billing/credit-balance",
                  "/api/v1/billing/credit-grants/{grant_id}/void"):
         assert path in schema
+
+
+@pytest.mark.parametrize("priority", [-(2**63), -5_000_000, 5_000_000, 2**63 - 1])
+def test_any_64_bit_priority_is_accepted_as_the_original(api, priority):
+    body = _grant(api, priority=priority)
+    assert body["priority"] == priority
+    assert CreditGrant.objects.get(public_id=body["id"]).priority == priority
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"reason": 5}', '"text"', "null"])
+def test_void_ignores_any_body_as_the_original(api, raw):
+    grant = _grant(api)
+    response = api.post(f"/credit-grants/{grant['id']}/void", raw=raw)
+    assert response.status_code == 200, response.content
+    assert response.json()["voided"] is True
+    assert CreditGrant.objects.get(public_id=grant["id"]).void_reason == ""
+
+
+def test_void_keeps_a_long_reason_cut_to_500(api):
+    grant = _grant(api)
+    assert api.post(f"/credit-grants/{grant['id']}/void", {"reason": "x" * 600}).status_code == 200
+    assert CreditGrant.objects.get(public_id=grant["id"]).void_reason == "x" * 500

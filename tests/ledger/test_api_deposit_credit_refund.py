@@ -83,9 +83,14 @@ def test_deposit_non_positive_expiry_means_never(api, expires_in):
     assert "expiresAt" not in body
 
 
-def test_deposit_expiry_too_far_is_400(api):
-    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 36501}), 400,
-                 "invalid request body: expiresIn must be at most 36500", param="expiresIn")
+def test_deposit_expiry_far_away_is_accepted_up_to_what_a_timestamp_holds(api):
+    body = api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 36501}).json()
+    assert_about(body["expiresAt"], datetime.now(UTC) + timedelta(days=36501))
+    assert "expiresAt" in api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2_500_000}).json()
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2_500_001}), 400,
+                 "invalid request body: expiresIn must be at most 2500000", param="expiresIn")
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2**63}), 400,
+                 "invalid request body: expiresIn must fit in a signed 64-bit integer", param="expiresIn")
 
 
 # --- tags as a list, expiresIn as a Go duration (commerce.js BillingClient) -------------------------

@@ -188,8 +188,9 @@ def test_record_usage_zero_is_skipped(api, params):
     assert BalanceTransaction.objects.count() == 0
 
 
-def test_record_usage_negative_amount_is_invalid_params(api):
-    rpc_error(api, "billing.recordUsage", {"user": ALICE, "amount": -1}, -32602, "amount must not be negative")
+def test_record_usage_negative_amount_is_skipped(api):
+    assert result(api, "billing.recordUsage", {"user": ALICE, "amount": -1}) == {"user": ALICE, "amount": 0,
+                                                                                "status": "skipped"}
     assert BalanceTransaction.objects.count() == 0
 
 
