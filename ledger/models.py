@@ -273,7 +273,8 @@ class CreditGrant(models.Model):
     ``remaining_cents`` is the account's balance (Σ credits − Σ debits of its entries), maintained under
     the grant's row lock by ``ledger.services``; ``ledger_audit`` recomputes it. Voiding or expiring
     posts the unburned remainder away, so a closed grant has ``remaining_cents = 0`` and the amount is
-    kept in ``voided_cents`` / ``expired_cents``."""
+    kept in ``voided_cents`` / ``expired_cents``. The API's ``remainingCents`` is the unburned amount
+    (``credit_services.grant_unburned_cents``), so a closed grant keeps reporting what it had left."""
 
     public_id = models.CharField(max_length=40, unique=True, default=_grant_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
