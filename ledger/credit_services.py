@@ -29,7 +29,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
-from billing_project.core.errors import Conflict, IdempotencyConflict, NotFound, ValidationError
+from billing_project.core.errors import IdempotencyConflict, NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.times import rfc3339
 from ledger import postings
@@ -79,7 +79,9 @@ def grant_data(grant: CreditGrant, *, now: datetime | None = None) -> dict[str, 
         "userId": grant.customer,
         "name": grant.name,
         "amountCents": grant.amount_cents,
-        "remainingCents": grant.remaining_cents,
+        # The unburned amount, as in the original: frozen when the grant was voided or expired (the ledger
+        # moved that remainder out, so the grant's account and ``remaining_cents`` are 0 by then).
+        "remainingCents": grant_unburned_cents(grant),
         "currency": grant.currency,
         "priority": grant.priority,
         "eligibility": list(grant.eligibility or []),
@@ -99,6 +101,12 @@ def grant_data(grant: CreditGrant, *, now: datetime | None = None) -> dict[str, 
         data["expiredAt"] = rfc3339(grant.expired_at)
         data["expiredCents"] = grant.expired_cents
     return data
+
+
+def grant_unburned_cents(grant: CreditGrant) -> int:
+    """``amountCents`` − burned: what is left to use while the grant is open; for a voided or expired grant
+    what was left when it closed (``voided_cents`` / ``expired_cents``), not what is usable now."""
+    return grant.remaining_cents + grant.voided_cents + grant.expired_cents
 
 
 def _origin_kind(tags: str) -> str:
@@ -127,8 +135,8 @@ def credit_grant_create(*, organization: Organization, user: str, amount_cents: 
         raise ValidationError("amountCents must be positive", param="amountCents")
     now = timezone.now()
     effective_at = effective_at or now
-    if expires_at is not None and expires_at <= effective_at:
-        raise ValidationError("the grant would expire before it becomes effective", param="expiresIn")
+    # An ``expires_at`` at or before ``effective_at`` is accepted as in the original (a zero or negative
+    # ``expiresIn``): the grant is never usable and the expiry sweeper posts it to breakage.
     with transaction.atomic():
         account = Account.objects.create(organization=organization, kind=Account.KIND_CREDIT_GRANT, customer=user,
                                          currency=currency, normal_balance=Account.NORMAL_CREDIT,
@@ -300,15 +308,15 @@ def _close_posting(*, grant: CreditGrant, type: str, house_kind: str, notes: str
 def credit_grant_void(*, organization: Organization, grant_id: str, actor: str = "", reason: str = "") -> CreditGrant:
     """Void a grant: its unburned remainder is reversed to the house account that funded it.
 
-    Locking: the grant row. Guard: already voided → 409. Writes an audit record (actor, reason, amount)
-    and emits ``credit_grant.voided`` with ``voidedCents``."""
+    Locking: the grant row. Guard: already voided → 400 (the original's status). Writes an audit record
+    (actor, reason, amount) and emits ``credit_grant.voided`` with ``voidedCents``."""
     with transaction.atomic():
         grant = (CreditGrant.objects.select_for_update().select_related("organization", "account", "grant_transaction")
                  .filter(organization=organization, public_id=grant_id).first())
         if grant is None:
             raise NotFound("credit grant not found", param="id")
         if grant.voided:
-            raise Conflict("grant is already voided", code="grant_already_voided", param="id")
+            raise ValidationError("grant is already voided", code="grant_already_voided", param="id")
         previous = grant_data(grant)
         forfeited = grant.remaining_cents
         txn = _close_posting(grant=grant, type=BalanceTransaction.TYPE_CREDIT_VOID, house_kind=_origin_kind(grant.tags),

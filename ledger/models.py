@@ -273,7 +273,8 @@ class CreditGrant(models.Model):
     ``remaining_cents`` is the account's balance (Σ credits − Σ debits of its entries), maintained under
     the grant's row lock by ``ledger.services``; ``ledger_audit`` recomputes it. Voiding or expiring
     posts the unburned remainder away, so a closed grant has ``remaining_cents = 0`` and the amount is
-    kept in ``voided_cents`` / ``expired_cents``."""
+    kept in ``voided_cents`` / ``expired_cents``. The API's ``remainingCents`` is the unburned amount
+    (``credit_services.grant_unburned_cents``), so a closed grant keeps reporting what it had left."""
 
     public_id = models.CharField(max_length=40, unique=True, default=_grant_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -283,7 +284,7 @@ class CreditGrant(models.Model):
     currency = models.CharField(max_length=3)
     amount_cents = models.BigIntegerField()
     remaining_cents = models.BigIntegerField()
-    priority = models.IntegerField(default=0)
+    priority = models.BigIntegerField(default=0)  # any 64-bit integer, as the original's int
     eligibility = models.JSONField(default=list, blank=True)
     tags = models.CharField(max_length=255, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)

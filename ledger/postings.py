@@ -4,7 +4,8 @@ Accounts are passed in; nothing here touches the database. Debit/credit per acco
 - deposit:        Dr funding        / Cr wallet
 - starter credit: Dr promotions     / Cr wallet
 - usage:          Dr wallet         / Cr usage_revenue
-- legacy refund:  Dr usage_revenue  / Cr wallet
+- legacy refund:  Dr the refunded transaction's house side (usage_revenue for usage, funding or
+                  promotions for a deposit, breakage for an expiry) / Cr wallet
 - expiry:         Dr wallet         / Cr breakage
 - hold:           Dr holds (memo)   / Cr holds_control
 - hold removed:   Dr holds_control  / Cr holds (memo)
@@ -40,8 +41,9 @@ def usage(*, wallet: Account, revenue: Account, amount: int) -> list[Leg]:
     return transfer(debit=wallet, credit=revenue, amount=amount)
 
 
-def refund(*, revenue: Account, wallet: Account, amount: int) -> list[Leg]:
-    return transfer(debit=revenue, credit=wallet, amount=amount)
+def refund(*, counter: Account, wallet: Account, amount: int) -> list[Leg]:
+    """A legacy refund: the house side of the refunded transaction pays the wallet back."""
+    return transfer(debit=counter, credit=wallet, amount=amount)
 
 
 def expiry(*, wallet: Account, breakage: Account, amount: int) -> list[Leg]:

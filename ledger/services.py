@@ -379,14 +379,16 @@ def usage_record(*, organization: Organization, user: str, amount: int, currency
 
 
 def deposit_create(*, organization: Organization, user: str, amount: int, currency: str, notes: str = "",
-                   tags: str = "", expires_in_days: int | None = None, metadata: dict[str, Any] | None = None,
-                   idempotency_key: str | None = None, house_kind: str = Account.KIND_FUNDING) -> BalanceTransaction:
-    """Credit the user's wallet; with ``expires_in_days`` > 0 the deposit becomes an expiring lot."""
+                   tags: str = "", expires_in_days: int | None = None, expires_in: timedelta | None = None,
+                   metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
+                   house_kind: str = Account.KIND_FUNDING) -> BalanceTransaction:
+    """Credit the user's wallet; with ``expires_in_days`` > 0 (or a positive ``expires_in``) the deposit
+    becomes an expiring lot with ``expires_at = now + that``."""
     if amount <= 0:
         raise ValidationError("amount must be positive", param="amount")
-    expires_at = None
-    if expires_in_days is not None and expires_in_days > 0:
-        expires_at = timezone.now() + timedelta(days=expires_in_days)
+    if expires_in is None and expires_in_days is not None and expires_in_days > 0:
+        expires_in = timedelta(days=expires_in_days)
+    expires_at = timezone.now() + expires_in if expires_in is not None and expires_in > timedelta(0) else None
     accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
                                 house_kinds=(house_kind,))
     return transaction_post(
@@ -418,41 +420,69 @@ def starter_credit_grant(*, organization: Organization, user: str) -> BalanceTra
     return txn
 
 
+def _refund_root(original: BalanceTransaction) -> BalanceTransaction | None:
+    """A legacy refund counts against the transaction it refunds: a refund of a refund counts against
+    the first one's original (so chaining refunds can never give back more than that original)."""
+    if original.type == BalanceTransaction.TYPE_DEPOSIT and original.tags == REFUND_TAG and original.reverses_id:
+        return original.reverses
+    return original
+
+
+def _refund_counter_kind(*, root: BalanceTransaction, user: str) -> str:
+    """The house account a refund of ``root`` is paid from: the house side of ``root`` when it moved
+    money between this user's wallet and one house account (a deposit: funding or promotions; usage:
+    usage_revenue; an expiry: breakage), else usage_revenue (a billing correction)."""
+    legs = list(Entry.objects.filter(transaction=root).select_related("account"))
+    if len(legs) == 2:
+        kinds = {(leg.account.kind, leg.account.customer) for leg in legs}
+        house = [kind for kind, customer in kinds if customer == "" and kind in _REFUND_COUNTER_KINDS]
+        if (Account.KIND_WALLET, user) in kinds and len(house) == 1:
+            return house[0]
+    return Account.KIND_USAGE_REVENUE
+
+
+_REFUND_COUNTER_KINDS = (Account.KIND_FUNDING, Account.KIND_PROMOTIONS, Account.KIND_USAGE_REVENUE,
+                         Account.KIND_BREAKAGE)
+
+
 def refund_create(*, organization: Organization, user: str, amount: int, currency: str,
                   original_transaction_id: str, notes: str = "") -> BalanceTransaction:
-    """Give back (part of) a usage withdrawal as a deposit tagged ``refund`` that reverses it.
+    """Give money back to the user's wallet after an overcharge: a ``deposit`` tagged ``refund`` that
+    reverses an earlier transaction of that user in that currency (usage, a deposit, any other).
 
-    Locking: the original transaction row first (serialises refunds of it), then the wallet.
-    Guards: the original exists in this organization, belongs to ``user``, is a withdrawal in the same
-    currency, and Σ refunds never exceeds its amount."""
+    Posting: Dr the house side of the original (``_refund_counter_kind``) / Cr wallet. A refund of a
+    refund counts against that refund's original. Locking: the original transaction row first
+    (serialises refunds of it), then the wallet. Guards: the original exists in this organization,
+    belongs to ``user``, is in ``currency``, and Σ refunds against it never exceeds its amount."""
     if amount <= 0:
         raise ValidationError("amount must be positive", param="amount")
+    found = (BalanceTransaction.objects.select_related("reverses")
+             .filter(organization=organization, public_id=original_transaction_id).first())
+    root = _refund_root(found) if found is not None else None
+    if root is None:
+        raise NotFound("original transaction not found", param="originalTransactionId")
+    if root.customer != user:  # owner and currency never change: checked before any lock or write
+        raise ValidationError("original transaction does not belong to this user", param="originalTransactionId")
+    if root.currency != currency:
+        raise ValidationError(f"currency must match the original transaction ({root.currency})", param="currency")
+    # Resolved before the transaction: creating an account while holding locks can deadlock.
+    counter_kind = _refund_counter_kind(root=root, user=user)
+    accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
+                                house_kinds=(counter_kind,))
     with transaction.atomic():
-        original = (BalanceTransaction.objects.select_for_update()
-                    .filter(organization=organization, public_id=original_transaction_id).first())
-        if original is None:
-            raise NotFound("original transaction not found", param="originalTransactionId")
-        if original.customer != user:
-            raise ValidationError("original transaction does not belong to this user",
-                                  param="originalTransactionId")
-        if original.type != BalanceTransaction.TYPE_WITHDRAW:
-            raise ValidationError("only withdrawals can be refunded", param="originalTransactionId")
-        if original.currency != currency:
-            raise ValidationError(f"currency must match the original transaction ({original.currency})",
-                                  param="currency")
-        refunded = (BalanceTransaction.objects.filter(reverses=original, tags=REFUND_TAG)
+        original = BalanceTransaction.objects.select_for_update().get(pk=root.pk)
+        refunded = (BalanceTransaction.objects.filter(reverses=original, tags=REFUND_TAG,
+                                                      type=BalanceTransaction.TYPE_DEPOSIT)
                     .aggregate(total=Sum("amount"))["total"] or 0)
         if amount > original.amount - refunded:
             raise ValidationError(
                 f"refund exceeds the refundable amount: {original.amount - refunded} cents remaining",
                 param="amount", code="refund_exceeds_original",
             )
-        accounts = accounts_resolve(organization=organization, currency=currency, customer=user,
-                                    house_kinds=(Account.KIND_USAGE_REVENUE,))
         return transaction_post(
             organization=organization, type=BalanceTransaction.TYPE_DEPOSIT, currency=currency, amount=amount,
-            legs=postings.refund(revenue=accounts[Account.KIND_USAGE_REVENUE],
-                                 wallet=accounts[Account.KIND_WALLET], amount=amount),
+            legs=postings.refund(counter=accounts[counter_kind], wallet=accounts[Account.KIND_WALLET],
+                                 amount=amount),
             customer=user, tags=REFUND_TAG,
             notes=notes or f"Refund: {amount} cents {currency} (original tx: {original_transaction_id})",
             metadata={"refundType": "billing-correction", "originalTransactionId": original_transaction_id},

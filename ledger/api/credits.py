@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -15,6 +17,7 @@ from billing_project.core.money import currency_normalize
 from billing_project.core.times import parse_duration, parse_rfc3339
 from ledger import credit_services, selectors
 
+REASON_MAX = 500
 USER_ID_Q = OpenApiParameter("userId", str, required=True, description="e.g. hanzo/alice")
 
 
@@ -24,11 +27,11 @@ class CreditGrantIn(serializers.Serializer):
     name = StrictCharField(required=False, default="", allow_blank=True, max_length=255)
     currency = StrictCharField(required=False, default="usd", allow_blank=True)
     expiresIn = StrictCharField(required=False, default="", allow_blank=True, max_length=64,
-                                help_text="Go duration (720h, 90m, 1h30m) or days (30d); must be positive")
+                                help_text="Go duration (720h, 90m, 1h30m) or days (30d); zero or negative gives "
+                                          "an already expired grant, as in the original")
     effectiveAt = StrictCharField(required=False, default="", allow_blank=True,
                                   help_text="RFC 3339; default now. A future time schedules the grant")
-    priority = StrictIntegerField(required=False, default=0, min_value=-1_000_000, max_value=1_000_000,
-                                  help_text="Lower burns first")
+    priority = StrictIntegerField(required=False, default=0, help_text="Lower burns first; any 64-bit integer")
     eligibility = serializers.ListField(child=StrictCharField(max_length=60), required=False, default=list,
                                         max_length=100, help_text="Meter ids; empty = every meter")
     tags = StrictCharField(required=False, default="", allow_blank=True, max_length=255)
@@ -48,9 +51,7 @@ class CreditGrantIn(serializers.Serializer):
         duration = parse_duration(value)
         if duration is None:
             raise serializers.ValidationError("invalid expiresIn duration", code="invalid_duration")
-        if duration.total_seconds() <= 0:
-            raise serializers.ValidationError("expiresIn must be a positive duration", code="invalid_duration")
-        return duration
+        return duration  # zero or negative: accepted as in the original, an already expired grant
 
     def validate_effectiveAt(self, value):
         if not value:
@@ -66,7 +67,9 @@ class CreditGrantOut(serializers.Serializer):
     userId = serializers.CharField()
     name = serializers.CharField()
     amountCents = serializers.IntegerField()
-    remainingCents = serializers.IntegerField()
+    remainingCents = serializers.IntegerField(
+        help_text="unburned amount; for a voided or expired grant, what was left when it closed (the ledger "
+                  "moved it out: the grant is inactive and counts 0 in the credit balance)")
     currency = serializers.CharField()
     priority = serializers.IntegerField()
     eligibility = serializers.ListField(child=serializers.CharField())
@@ -113,7 +116,7 @@ class CreditGrantsView(APIView):
             organization=request.organization, user=v["userId"], amount_cents=v["amountCents"],
             currency=v["currency"], name=v["name"], priority=v["priority"], eligibility=v["eligibility"],
             tags=v["tags"], metadata=v["metadata"], effective_at=effective_at,
-            expires_at=effective_at + v["expiresIn"] if v["expiresIn"] else None,
+            expires_at=effective_at + v["expiresIn"] if v["expiresIn"] is not None else None,
         )
         return Response(credit_services.grant_data(grant), status=http.HTTP_201_CREATED)
 
@@ -136,13 +139,22 @@ class CreditBalanceView(APIView):
         return Response({"userId": user, "balances": [{"currency": c, "available": a} for c, a in totals.items()]})
 
 
+def _void_reason(request) -> str:
+    """The optional audit ``reason``. The original ignores any body of a void, so nothing in it is refused:
+    a body that is not a JSON object, or a ``reason`` that is not a string, is ignored; a long one is cut."""
+    try:
+        data = json.loads(request.body) if request.body else {}
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    reason = data.get("reason") if isinstance(data, dict) else None
+    return reason.strip()[:REASON_MAX] if isinstance(reason, str) else ""
+
+
 class CreditGrantVoidView(APIView):
     @extend_schema(request=ReasonIn, responses=CreditGrantVoidOut,
-                   summary="Void a grant; its unburned remainder is forfeited (posted back to the ledger)")
+                   summary="Void a grant; its unburned remainder is forfeited (posted back to the ledger); "
+                           "400 when already voided")
     def post(self, request, grant_id: str):
-        data = request.data if request.body else {}
-        v = validated(ReasonIn, data if isinstance(data, dict) else {})
-        actor = api_actor(request)
         grant = credit_services.credit_grant_void(organization=request.organization, grant_id=grant_id,
-                                                  actor=actor, reason=v["reason"])
+                                                  actor=api_actor(request), reason=_void_reason(request))
         return Response({"id": grant.public_id, "voided": True, "voidedCents": grant.voided_cents})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema_serializer
+from datetime import timedelta
+
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from billing_project.core.api.fields import (
@@ -11,9 +13,81 @@ from billing_project.core.api.fields import (
     StrictDictField,
     StrictIntegerField,
 )
-from billing_project.core.money import currency_normalize
+from billing_project.core.money import INT64_MAX, INT64_MIN, currency_normalize
+from billing_project.core.times import parse_duration
 
 USER = {"max_length": 255}
+# The original takes any day count; ours is bounded only by what a timestamp can hold (year ~8900).
+MAX_DEPOSIT_DAYS = 2_500_000
+
+
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                      "description": "One tag string, or a list of tags stored comma-joined (`[a, b]` → `a,b`)"})
+class TagsField(serializers.Field):
+    """``tags``: the original's one free-form string, or (commerce.js ``BillingClient``) a list of strings,
+    stored as the comma-joined string. A listed tag may not be empty or contain a comma (it would not
+    survive the join)."""
+
+    default_error_messages = {
+        "invalid": "must be a string or a list of strings",
+        "bad_tag": "tags: a listed tag must be non-empty and contain no comma",
+        "max_length": "must be at most {max_length} characters",
+    }
+
+    def __init__(self, *, max_length: int, **kwargs):
+        self.max_length = max_length
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, list):
+            if not all(isinstance(tag, str) for tag in data):
+                self.fail("invalid")
+            if any(not tag.strip() or "," in tag for tag in data):
+                self.fail("bad_tag")
+            data = ",".join(tag.strip() for tag in data)
+        elif not isinstance(data, str):
+            self.fail("invalid")
+        if len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"oneOf": [{"type": "integer", "maximum": MAX_DEPOSIT_DAYS},
+                                {"type": "string", "example": "720h"}],
+                      "description": "Whole days (≤ 0 = never), or a positive Go duration (`720h`, `1h30m`)"})
+class DaysOrDurationField(serializers.Field):
+    """``expiresIn`` on deposits: whole days as in the original (a number; ≤ 0 = never), or a Go duration
+    string (commerce.js ``BillingClient``) that must be positive. Validated to a ``timedelta`` or ``None``."""
+
+    default_error_messages = {
+        "invalid": "must be a whole number of days or a Go duration string (e.g. 720h)",
+        "duration": "invalid expiresIn duration",
+        "not_positive": "expiresIn must be a positive duration",
+        "max_value": "must be at most {max_value}",
+        "range": "must fit in a signed 64-bit integer",
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            duration = parse_duration(data)
+            if duration is None:
+                self.fail("duration")
+            if duration <= timedelta(0):
+                self.fail("not_positive")
+            return duration
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        if not INT64_MIN <= data <= INT64_MAX:
+            self.fail("range")
+        if data > MAX_DEPOSIT_DAYS:
+            self.fail("max_value", max_value=MAX_DEPOSIT_DAYS)
+        return timedelta(days=data) if data > 0 else None
+
+    def to_representation(self, value):
+        return value
 
 
 class CurrencyMixin:
@@ -23,13 +97,16 @@ class CurrencyMixin:
 
 class UsageIn(CurrencyMixin, serializers.Serializer):
     user = StrictCharField(**USER)
-    amount = StrictIntegerField(required=False, default=0, help_text="Cost in minor units; 0 → skipped")
+    amount = StrictIntegerField(required=False, default=0,
+                                help_text="Cost in minor units; ≤ 0 → skipped (200, nothing stored), as the original")
     currency = StrictCharField(required=False, default="usd", allow_blank=True)
     model = StrictCharField(required=False, default="", allow_blank=True, max_length=200)
     provider = StrictCharField(required=False, default="", allow_blank=True, max_length=200)
     promptTokens = StrictIntegerField(required=False, default=0)
     completionTokens = StrictIntegerField(required=False, default=0)
-    totalTokens = StrictIntegerField(required=False, default=0)
+    totalTokens = StrictIntegerField(required=False, default=None)
+    tokens = StrictIntegerField(required=False, default=None,
+                                help_text="Alias of totalTokens (commerce.js BillingClient); both sent → must agree")
     requestId = StrictCharField(required=False, default="", allow_blank=True, max_length=255,
                                 help_text="Idempotency: a retried call with the same requestId is charged once")
     premium = StrictBooleanField(required=False, default=False)
@@ -37,20 +114,14 @@ class UsageIn(CurrencyMixin, serializers.Serializer):
     status = StrictCharField(required=False, default="", allow_blank=True, max_length=100)
     clientIp = StrictCharField(required=False, default="", allow_blank=True, max_length=100)
 
-    def validate_amount(self, value):
-        if value < 0:
-            raise serializers.ValidationError("amount must not be negative", code="negative")
-        return value
-
 
 class DepositIn(CurrencyMixin, serializers.Serializer):
     user = StrictCharField(**USER)
     amount = StrictIntegerField()
     currency = StrictCharField(required=False, default="usd", allow_blank=True)
     notes = StrictCharField(required=False, default="", allow_blank=True, max_length=2000)
-    tags = StrictCharField(required=False, default="", allow_blank=True, max_length=255)
-    expiresIn = StrictIntegerField(required=False, default=0, help_text="Days until expiry; ≤ 0 = never",
-                                   max_value=36500)
+    tags = TagsField(required=False, default="", max_length=255)
+    expiresIn = DaysOrDurationField(required=False, default=None)
 
     def validate_amount(self, value):
         if value <= 0:

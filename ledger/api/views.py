@@ -61,7 +61,8 @@ def op_record_usage(organization, data: dict, *, recorder=services.usage_record)
     """``recorder`` is ``ledger.services.usage_record`` or a higher app's service with the same signature
     (``invoicing`` adds the usage meter event in the same transaction; see invoicing/api/usage.py)."""
     v = validated(s.UsageIn, data)
-    if v["amount"] == 0:
+    v["totalTokens"] = _total_tokens(v)
+    if v["amount"] <= 0:  # the original: "≤ 0 means nothing to charge"
         return http.HTTP_200_OK, {"user": v["user"], "amount": 0, "status": "skipped"}
     metadata = {key: v[key] for key in ("model", "provider", "promptTokens", "completionTokens", "totalTokens",
                                         "requestId", "premium", "stream", "status", "clientIp")}
@@ -74,11 +75,20 @@ def op_record_usage(organization, data: dict, *, recorder=services.usage_record)
                                    "currency": txn.currency, "type": "withdraw"}
 
 
+def _total_tokens(v: dict) -> int:
+    """``tokens`` is an alias of ``totalTokens``; sent together they must agree."""
+    total, alias = v["totalTokens"], v.pop("tokens")
+    if total is not None and alias is not None and total != alias:
+        raise AppValidationError(f"tokens ({alias}) must equal totalTokens ({total}) when both are sent",
+                                 param="tokens")
+    return total if total is not None else (alias or 0)
+
+
 def op_deposit(organization, data: dict, *, idempotency_key: str | None = None) -> tuple[int, dict]:
     v = validated(s.DepositIn, data)
     txn = services.deposit_create(
         organization=organization, user=v["user"], amount=v["amount"], currency=v["currency"], notes=v["notes"],
-        tags=v["tags"], expires_in_days=v["expiresIn"],
+        tags=v["tags"], expires_in=v["expiresIn"],
         idempotency_key=f"deposit:{idempotency_key}" if idempotency_key else None,
     )
     return http.HTTP_201_CREATED, _txn_body(txn)
@@ -122,7 +132,7 @@ class UsageView(APIView):
                                      query_params=request.query_params))
 
     @extend_schema(request=s.UsageIn, responses={201: s.UsageRecordedOut, 200: s.UsageRecordedOut},
-                   summary="Record the cost of one API call (withdrawal); amount 0 → skipped")
+                   summary="Record the cost of one API call (withdrawal); amount ≤ 0 → skipped")
     def post(self, request):
         status, out = op_record_usage(request.organization, body(request), recorder=self.usage_recorder)
         return Response(out, status=status)

@@ -194,9 +194,10 @@ def test_record_usage_zero_amount_is_skipped_and_stores_nothing(api, extra):
     assert api.get("/balance/all", {"user": ALICE}).json()["balances"] == []
 
 
-def test_record_usage_negative_amount_is_400(api):
+def test_record_usage_negative_amount_is_skipped_as_the_original(api):
     r = api.post("/usage", {"user": ALICE, "amount": -5})
-    assert_error(r, 400, "amount must not be negative", param="amount")
+    assert r.status_code == 200, r.content
+    assert r.json() == {"user": ALICE, "amount": 0, "status": "skipped"}
     assert BalanceTransaction.objects.count() == 0
 
 
@@ -347,3 +348,31 @@ def test_usage_list_is_tenant_isolated(api, globex_api):
                                                                  "hasMore": False}
     # another tenant's id is no cursor here
     assert_error(globex_api.get("/usage", {"user": ALICE, "startingAfter": txn_id}), 400, param="startingAfter")
+
+
+# --- tokens: an alias of totalTokens (commerce.js BillingClient) -------------------------------------
+
+def test_record_usage_accepts_tokens_as_total_tokens(api):
+    txn_id = usage(api, 5, model="m", tokens=321)["transactionId"]
+    row = api.get("/usage", {"user": ALICE}).json()["usage"][0]
+    assert row["transactionId"] == txn_id
+    assert row["notes"] == "API usage: m (321 tokens)"
+    assert row["metadata"]["totalTokens"] == 321 and "tokens" not in row["metadata"]
+
+
+def test_record_usage_tokens_equal_to_total_tokens_is_fine(api):
+    usage(api, 5, tokens=7, totalTokens=7)
+    assert api.get("/usage", {"user": ALICE}).json()["usage"][0]["metadata"]["totalTokens"] == 7
+
+
+def test_record_usage_tokens_differing_from_total_tokens_is_400(api):
+    r = api.post("/usage", {"user": ALICE, "amount": 5, "tokens": 8, "totalTokens": 7})
+    assert_error(r, 400, "tokens (8) must equal totalTokens (7) when both are sent", param="tokens")
+    assert BalanceTransaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("value", ["many", 1.5, True, 2**63])
+def test_record_usage_bad_tokens_is_400_naming_tokens(api, value):
+    error = assert_error(api.post("/usage", {"user": ALICE, "amount": 5, "tokens": value}), 400, param="tokens")
+    assert error["message"].startswith("invalid request body: tokens ")
+    assert BalanceTransaction.objects.count() == 0

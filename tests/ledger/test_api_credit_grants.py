@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from billing_project.core.models import AuditLog
-from ledger import selectors
+from ledger import credit_services, selectors
 from ledger.models import BalanceTransaction, CreditGrant
 from tests.conftest import assert_error
 from webhooks.models import BillingEvent
@@ -67,8 +67,6 @@ def test_second_grant_and_without_expiry(api):
     ({"amountCents": 2 ** 63}, 400, "invalid request body: amountCents must fit in a signed 64-bit integer",
      "amountCents"),
     ({"expiresIn": "not-a-duration"}, 400, "invalid expiresIn duration", "expiresIn"),
-    ({"expiresIn": "0"}, 400, "expiresIn must be a positive duration", "expiresIn"),
-    ({"expiresIn": "-1h"}, 400, "expiresIn must be a positive duration", "expiresIn"),
     ({"currency": "zzz"}, 400, None, "currency"),
     ({"effectiveAt": "tomorrow"}, 400, "effectiveAt must be an RFC 3339 timestamp", "effectiveAt"),
     ({"eligibility": "mtr_1"}, 400, None, "eligibility"),
@@ -92,6 +90,43 @@ def test_go_durations_and_days_are_accepted(api):
                         ("300ms", timedelta(milliseconds=300))]:
         grant = CreditGrant.objects.get(public_id=_grant(api, expiresIn=text)["id"])
         assert grant.expires_at - grant.effective_at == delta
+
+
+@pytest.mark.parametrize("expires_in", ["0", "0s", "-1h"])
+def test_zero_or_negative_expires_in_gives_an_expired_grant_as_the_original(api, org_acme, expires_in):
+    body = _grant(api, expiresIn=expires_in)
+    assert body["remainingCents"] == 500
+    grant = CreditGrant.objects.get(public_id=body["id"])
+    assert grant.expires_at <= grant.effective_at  # "0": usable only at that very instant
+    later = timezone.now() + timedelta(milliseconds=1)
+    assert selectors.credit_balance(organization=org_acme, user=ALICE, now=later) == {}
+    assert credit_services.credit_grants_expire(now=later)["expired"] == 1  # the sweeper posts it to breakage
+    listed = api.get("/credit-grants", {"userId": ALICE}).json()["grants"][0]
+    assert (listed["remainingCents"], listed["expiredCents"], listed["active"]) == (500, 500, False)
+    assert selectors.ledger_audit().ok
+
+
+def test_voided_grant_reports_its_remainder_at_void(api, org_acme):
+    """Item: a voided grant lists remainingCents as it was when voided, and voidedAt; the ledger moved the
+    remainder out, and the grant counts 0 in the credit balance (list, void answer and balance agree)."""
+    grant = _grant(api, amountCents=1000, expiresIn="")
+    credit_services.burn_credits(organization=org_acme, user=ALICE, currency="usd",
+                                 charges=[credit_services.Charge(amount=300)], idempotency_key="burn-1")
+    _grant(api, amountCents=50, expiresIn="")
+    before = timezone.now()
+    assert api.post(f"/credit-grants/{grant['id']}/void").json() == {"id": grant["id"], "voided": True,
+                                                                      "voidedCents": 700}
+    listed = {g["id"]: g for g in api.get("/credit-grants", {"userId": ALICE}).json()["grants"]}[grant["id"]]
+    assert (listed["amountCents"], listed["remainingCents"], listed["voidedCents"]) == (1000, 700, 700)
+    assert (listed["voided"], listed["active"]) == (True, False)
+    assert before - timedelta(seconds=1) < datetime.fromisoformat(listed["voidedAt"]) < timezone.now()
+    assert api.get("/credit-balance", {"userId": ALICE}).json()["balances"] == [{"currency": "usd", "available": 50}]
+    stored = CreditGrant.objects.get(public_id=grant["id"])
+    assert (stored.remaining_cents, stored.voided_cents) == (0, 700)  # the ledger figure: moved out
+    assert credit_services.grant_remaining_from_entries(stored) == 0
+    event = BillingEvent.objects.get(type="credit_grant.voided")
+    assert event.data["remainingCents"] == 700 and event.data["voidedCents"] == 700
+    assert selectors.ledger_audit().ok
 
 
 def test_future_effective_grant_is_not_active_yet(api):
@@ -133,7 +168,7 @@ def test_credit_balance_then_void_flow(api, org_acme):
     response = api.post(f"/credit-grants/{first['id']}/void", {"reason": "customer churned"})
     assert response.status_code == 200
     assert response.json() == {"id": first["id"], "voided": True, "voidedCents": 500}
-    assert_error(api.post(f"/credit-grants/{first['id']}/void"), 409, "grant is already voided")
+    assert_error(api.post(f"/credit-grants/{first['id']}/void"), 400, "grant is already voided", param="id")
     assert_error(api.post("/credit-grants/cgr_nope/void"), 404, "credit grant not found")
     usd = [b for b in api.get("/credit-balance", {"userId": ALICE}).json()["balances"] if b["currency"] == "usd"]
     assert usd == [{"currency": "usd", "available": 1000}]
@@ -169,3 +204,25 @@ def test_grant_endpoints_are_in_the_schema(api):
     for path in ("/api/v1/billing/credit-grants", "/api/v1/billing/credit-balance",
                  "/api/v1/billing/credit-grants/{grant_id}/void"):
         assert path in schema
+
+
+@pytest.mark.parametrize("priority", [-(2**63), -5_000_000, 5_000_000, 2**63 - 1])
+def test_any_64_bit_priority_is_accepted_as_the_original(api, priority):
+    body = _grant(api, priority=priority)
+    assert body["priority"] == priority
+    assert CreditGrant.objects.get(public_id=body["id"]).priority == priority
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"reason": 5}', '"text"', "null"])
+def test_void_ignores_any_body_as_the_original(api, raw):
+    grant = _grant(api)
+    response = api.post(f"/credit-grants/{grant['id']}/void", raw=raw)
+    assert response.status_code == 200, response.content
+    assert response.json()["voided"] is True
+    assert CreditGrant.objects.get(public_id=grant["id"]).void_reason == ""
+
+
+def test_void_keeps_a_long_reason_cut_to_500(api):
+    grant = _grant(api)
+    assert api.post(f"/credit-grants/{grant['id']}/void", {"reason": "x" * 600}).status_code == 200
+    assert CreditGrant.objects.get(public_id=grant["id"]).void_reason == "x" * 500

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ledger.models import BalanceTransaction
+from ledger.models import Account, BalanceTransaction
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -83,9 +83,61 @@ def test_deposit_non_positive_expiry_means_never(api, expires_in):
     assert "expiresAt" not in body
 
 
-def test_deposit_expiry_too_far_is_400(api):
-    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 36501}), 400,
-                 "invalid request body: expiresIn must be at most 36500", param="expiresIn")
+def test_deposit_expiry_far_away_is_accepted_up_to_what_a_timestamp_holds(api):
+    body = api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 36501}).json()
+    assert_about(body["expiresAt"], datetime.now(UTC) + timedelta(days=36501))
+    assert "expiresAt" in api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2_500_000}).json()
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2_500_001}), 400,
+                 "invalid request body: expiresIn must be at most 2500000", param="expiresIn")
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": 2**63}), 400,
+                 "invalid request body: expiresIn must fit in a signed 64-bit integer", param="expiresIn")
+
+
+# --- tags as a list, expiresIn as a Go duration (commerce.js BillingClient) -------------------------
+
+def test_deposit_tags_list_is_stored_comma_joined(api):
+    body = api.post("/deposit", {"user": ALICE, "amount": 100, "tags": ["promo", " q4 "]}).json()
+    assert body["tags"] == "promo,q4"
+    assert BalanceTransaction.objects.get(public_id=body["transactionId"]).tags == "promo,q4"
+    assert api.post("/deposit", {"user": ALICE, "amount": 100, "tags": []}).json()["tags"] == ""
+    assert api.post("/deposit", {"user": ALICE, "amount": 100, "tags": "a,b"}).json()["tags"] == "a,b"
+
+
+@pytest.mark.parametrize("tags,message", [
+    (["ok", 3], "invalid request body: tags must be a string or a list of strings"),
+    (5, "invalid request body: tags must be a string or a list of strings"),
+    ({"a": 1}, "invalid request body: tags must be a string or a list of strings"),
+    (["a,b"], "tags: a listed tag must be non-empty and contain no comma"),
+    (["a", ""], "tags: a listed tag must be non-empty and contain no comma"),
+    (["x" * 200, "y" * 200], "invalid request body: tags must be at most 255 characters"),
+])
+def test_deposit_bad_tags_are_400(api, tags, message):
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 100, "tags": tags}), 400, message, param="tags")
+    assert BalanceTransaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("duration,delta", [("720h", timedelta(hours=720)), ("1h30m", timedelta(minutes=90)),
+                                            ("90s", timedelta(seconds=90))])
+def test_deposit_expires_in_go_duration(api, duration, delta):
+    body = api.post("/deposit", {"user": ALICE, "amount": 300, "expiresIn": duration}).json()
+    assert_about(body["expiresAt"], datetime.now(UTC) + delta)
+    txn = BalanceTransaction.objects.get(public_id=body["transactionId"])
+    assert txn.lot.expires_at == txn.expires_at
+
+
+@pytest.mark.parametrize("value,message", [
+    ("soon", "invalid expiresIn duration"),
+    ("30", "invalid expiresIn duration"),
+    ("0s", "expiresIn must be a positive duration"),
+    ("-1h", "expiresIn must be a positive duration"),
+    (1.5, "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+    (True, "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+    (["720h"], "invalid request body: expiresIn must be a whole number of days or a Go duration string (e.g. 720h)"),
+])
+def test_deposit_bad_expires_in_is_400(api, value, message):
+    assert_error(api.post("/deposit", {"user": ALICE, "amount": 1, "expiresIn": value}), 400, message,
+                 param="expiresIn")
+    assert BalanceTransaction.objects.count() == 0
 
 
 @pytest.mark.parametrize("raw", ["", "{", "[]", "42"])
@@ -258,17 +310,39 @@ def test_refund_of_other_users_transaction_is_400(api):
     assert balance(api)["balance"] == 0
 
 
-def test_refund_of_a_deposit_is_400(api):
+def test_refund_of_a_deposit_gives_money_back_capped_at_the_deposit(api):
+    """As the original: any earlier transaction of the user may be referenced, a deposit too, and the
+    refund is a deposit tagged refund. Ours: Σ refunds against it stay within its amount."""
     dep = api.post("/deposit", {"user": ALICE, "amount": 1000}).json()["transactionId"]
-    r = api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": dep})
-    assert_error(r, 400, "only withdrawals can be refunded", param="originalTransactionId")
+    r = api.post("/refund", {"user": ALICE, "amount": 400, "originalTransactionId": dep})
+    assert r.status_code == 201, r.content
+    assert (r.json()["type"], r.json()["tags"], r.json()["originalTransactionId"]) == ("deposit", "refund", dep)
+    assert balance(api)["balance"] == 1400
+    r = api.post("/refund", {"user": ALICE, "amount": 601, "originalTransactionId": dep})
+    assert_error(r, 400, "refund exceeds the refundable amount: 600 cents remaining", param="amount")
+    assert api.post("/refund", {"user": ALICE, "amount": 600, "originalTransactionId": dep}).status_code == 201
+    assert balance(api)["balance"] == 2000
 
 
-def test_refund_of_a_refund_is_400(api):
+def test_refund_of_a_refund_counts_against_the_first_original(api):
     original = usage(api, 300)
-    refund = api.post("/refund", {"user": ALICE, "amount": 10, "originalTransactionId": original}).json()
-    r = api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": refund["transactionId"]})
-    assert_error(r, 400, "only withdrawals can be refunded", param="originalTransactionId")
+    refund = api.post("/refund", {"user": ALICE, "amount": 100, "originalTransactionId": original}).json()
+    r = api.post("/refund", {"user": ALICE, "amount": 201, "originalTransactionId": refund["transactionId"]})
+    assert_error(r, 400, "refund exceeds the refundable amount: 200 cents remaining", param="amount")
+    r = api.post("/refund", {"user": ALICE, "amount": 200, "originalTransactionId": refund["transactionId"]})
+    assert r.status_code == 201, r.content
+    assert r.json()["originalTransactionId"] == refund["transactionId"]
+    assert_error(api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": original}), 400,
+                 "refund exceeds the refundable amount: 0 cents remaining", param="amount")
+    assert balance(api)["balance"] == 0
+
+
+def test_refund_of_other_users_transaction_writes_nothing(api):
+    original = usage(api, 300, user=BOB)
+    before = BalanceTransaction.objects.count()
+    assert api.post("/refund", {"user": ALICE, "amount": 1, "originalTransactionId": original}).status_code == 400
+    assert BalanceTransaction.objects.count() == before
+    assert not Account.objects.filter(customer=ALICE).exists()
 
 
 def test_refund_in_another_currency_is_400(api):

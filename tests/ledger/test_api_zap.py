@@ -188,8 +188,9 @@ def test_record_usage_zero_is_skipped(api, params):
     assert BalanceTransaction.objects.count() == 0
 
 
-def test_record_usage_negative_amount_is_invalid_params(api):
-    rpc_error(api, "billing.recordUsage", {"user": ALICE, "amount": -1}, -32602, "amount must not be negative")
+def test_record_usage_negative_amount_is_skipped(api):
+    assert result(api, "billing.recordUsage", {"user": ALICE, "amount": -1}) == {"user": ALICE, "amount": 0,
+                                                                                "status": "skipped"}
     assert BalanceTransaction.objects.count() == 0
 
 
@@ -256,3 +257,22 @@ def test_zap_is_tenant_isolated(api, globex_api):
     assert result(globex_api, "billing.getBalanceAll", {"user": ALICE})["balances"] == []
     assert result(globex_api, "billing.getUsage", {"user": ALICE})["count"] == 0
     assert result(api, "billing.getBalance", {"user": ALICE})["balance"] == 800
+
+
+def test_record_usage_accepts_tokens_alias(api):
+    result(api, "billing.recordUsage", {"user": ALICE, "amount": 5, "model": "m", "tokens": 44})
+    row = api.get("/usage", {"user": ALICE}).json()["usage"][0]
+    assert row["notes"] == "API usage: m (44 tokens)" and row["metadata"]["totalTokens"] == 44
+
+
+def test_record_usage_tokens_disagreeing_is_invalid_params(api):
+    rpc_error(api, "billing.recordUsage", {"user": ALICE, "amount": 5, "tokens": 1, "totalTokens": 2}, -32602,
+              "tokens (1) must equal totalTokens (2) when both are sent")
+    assert BalanceTransaction.objects.count() == 0
+
+
+def test_deposit_accepts_tag_list_and_duration(api):
+    out = result(api, "billing.deposit", {"user": ALICE, "amount": 100, "tags": ["promo", "q4"], "expiresIn": "720h"})
+    assert out["tags"] == "promo,q4"
+    expires = datetime.fromisoformat(out["expiresAt"])
+    assert abs(expires - (datetime.now(UTC) + timedelta(hours=720))) < timedelta(minutes=1)

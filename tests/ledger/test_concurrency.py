@@ -101,6 +101,28 @@ def test_concurrent_refunds_never_over_refund(org_acme):
     assert selectors.balance_get(organization=org_acme, user=USER, currency="usd").balance == -10
 
 
+def test_concurrent_refunds_of_a_deposit_and_its_refunds_never_exceed_it(org_acme):
+    """Threads refund one deposit, some through the id of an earlier refund of it (which counts against
+    the deposit too): Σ refunds never exceeds the deposit."""
+    deposit = services.deposit_create(organization=org_acme, user=USER, amount=100, currency="usd")
+    first = services.refund_create(organization=org_acme, user=USER, amount=10, currency="usd",
+                                   original_transaction_id=deposit.public_id)
+
+    def refund(i):
+        target = deposit if i % 2 else first
+        try:
+            services.refund_create(organization=org_acme, user=USER, amount=7, currency="usd",
+                                   original_transaction_id=target.public_id)
+            return True
+        except ValidationError:
+            return False
+
+    assert run_threads(16, refund).count(True) == 12  # (100 − 10) // 7
+    refunded = sum(BalanceTransaction.objects.filter(reverses=deposit, tags="refund").values_list("amount", flat=True))
+    assert refunded == 10 + 12 * 7 <= 100
+    assert selectors.balance_get(organization=org_acme, user=USER, currency="usd").balance == 100 + refunded
+
+
 def test_floored_wallet_never_goes_negative_under_contention(org_acme):
     services.deposit_create(organization=org_acme, user=USER, amount=1000, currency="usd")
     wallet = services.accounts_resolve(organization=org_acme, currency="usd", customer=USER)["wallet"]

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing_project.core.errors import Conflict, IdempotencyConflict, ValidationError
+from billing_project.core.errors import IdempotencyConflict, ValidationError
 from ledger import credit_services as cs
 from ledger import selectors
 from ledger.credit_services import Charge
@@ -202,7 +202,7 @@ def test_void_after_partial_burn_forfeits_only_the_rest(org_acme):
     burn(org_acme, 300, "k")
     voided = cs.credit_grant_void(organization=org_acme, grant_id=g.public_id, actor="alice@staff", reason="fraud")
     assert (voided.remaining_cents, voided.voided_cents) == (0, 700)
-    with pytest.raises(Conflict):
+    with pytest.raises(ValidationError, match="already voided"):
         cs.credit_grant_void(organization=org_acme, grant_id=g.public_id)
     assert_ledger_clean()
 

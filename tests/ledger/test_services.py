@@ -196,8 +196,8 @@ def test_refund_guards(org_acme):
     with pytest.raises(ValidationError, match="belong"):
         services.refund_create(organization=org_acme, user="hanzo/mallory", amount=1, currency="usd",
                                original_transaction_id=usage.public_id)
-    with pytest.raises(ValidationError, match="withdrawals"):
-        services.refund_create(organization=org_acme, user=U, amount=1, currency="usd",
+    with pytest.raises(ValidationError, match="100 cents remaining"):
+        services.refund_create(organization=org_acme, user=U, amount=101, currency="usd",
                                original_transaction_id=deposit.public_id)
     with pytest.raises(ValidationError, match="currency"):
         services.refund_create(organization=org_acme, user=U, amount=1, currency="eur",
@@ -210,6 +210,46 @@ def test_refund_guards(org_acme):
     services.refund_create(organization=org_acme, user=U, amount=40, currency="usd",
                            original_transaction_id=usage.public_id)
     assert bal(org_acme).balance == 100
+    audit_clean()
+
+
+def _legs(txn) -> set[tuple[str, str, str, int]]:
+    return {(e.account.kind, e.account.customer, e.direction, e.amount)
+            for e in Entry.objects.filter(transaction=txn).select_related("account")}
+
+
+def test_refund_posts_from_the_house_side_of_what_it_refunds(org_acme):
+    """Usage → usage_revenue pays it back; a deposit → funding; the starter credit → promotions;
+    anything else (a hold) → usage_revenue. The wallet is always credited (a deposit tagged refund)."""
+    usage = services.usage_record(organization=org_acme, user=U, amount=100, currency="usd")
+    deposit = services.deposit_create(organization=org_acme, user=U, amount=300, currency="usd")
+    starter = services.starter_credit_grant(organization=org_acme, user=U)
+    hold = services.hold_place(organization=org_acme, user=U, amount=50, currency="usd")
+    cases = [(usage, "usage_revenue"), (deposit, "funding"), (starter, "promotions"),
+             (hold.hold_transaction, "usage_revenue")]
+    for original, counter in cases:
+        refund = services.refund_create(organization=org_acme, user=U, amount=10, currency="usd",
+                                        original_transaction_id=original.public_id)
+        assert (refund.type, refund.tags, refund.reverses_id) == ("deposit", "refund", original.pk)
+        assert _legs(refund) == {(counter, "", "debit", 10), ("wallet", U, "credit", 10)}
+    assert bal(org_acme).balance == -100 + 300 + 500 + 40
+    audit_clean()
+
+
+def test_refund_of_a_refund_counts_against_the_first_original(org_acme):
+    deposit = services.deposit_create(organization=org_acme, user=U, amount=100, currency="usd")
+    first = services.refund_create(organization=org_acme, user=U, amount=70, currency="usd",
+                                   original_transaction_id=deposit.public_id)
+    second = services.refund_create(organization=org_acme, user=U, amount=30, currency="usd",
+                                    original_transaction_id=first.public_id)
+    assert second.reverses_id == deposit.pk
+    assert second.metadata == {"refundType": "billing-correction", "originalTransactionId": first.public_id}
+    assert _legs(second) == {("funding", "", "debit", 30), ("wallet", U, "credit", 30)}
+    for target in (deposit, first, second):
+        with pytest.raises(ValidationError, match="0 cents remaining"):
+            services.refund_create(organization=org_acme, user=U, amount=1, currency="usd",
+                                   original_transaction_id=target.public_id)
+    assert bal(org_acme).balance == 200
     audit_clean()
 
 
