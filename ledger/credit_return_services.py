@@ -84,7 +84,7 @@ def credit_grant_return_void(*, organization: Organization, grant_ids: list[str]
     voided or expired), else 409 ``credit_already_used`` and nothing changes. Locks the grants (ascending
     id), posts Dr grant / Cr counter per grant and marks them voided. Emits ``credit_grant.voided``."""
     with transaction.atomic():
-        grants = list(CreditGrant.objects.select_for_update().select_related("account")
+        grants = list(CreditGrant.objects.select_for_update(of=("self",)).select_related("account")
                       .filter(organization=organization, public_id__in=grant_ids).order_by("pk"))
         for grant in grants:
             if grant.voided or grant.expired_at is not None or grant.remaining_cents != grant.amount_cents:

@@ -121,7 +121,10 @@ def _audit(note: CreditNote, *, actor: str, action: str, reason: str, data: dict
 
 
 def _invoice_locked(*, organization: Organization, pk: int) -> Invoice:
-    return Invoice.objects.select_for_update().select_related("organization").get(organization=organization, pk=pk)
+    """The invoice row locked — that row only (``of``): locking the joined organization row too would block
+    every insert that references the organization (foreign-key checks take KEY SHARE) until commit."""
+    return (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
+            .get(organization=organization, pk=pk))
 
 
 def _not_issuable(status: str) -> Conflict:
@@ -361,7 +364,7 @@ def credit_note_void(*, organization: Organization, credit_note_id: str, actor: 
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=note.invoice_id)
-        note = (CreditNote.objects.select_for_update().select_related("organization")
+        note = (CreditNote.objects.select_for_update(of=("self",)).select_related("organization")
                 .get(organization=organization, pk=note.pk))
         note.invoice = invoice
         if note.status != CreditNote.STATUS_ISSUED:

@@ -188,7 +188,7 @@ def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] 
 
 
 def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
-    invoice = (Invoice.objects.select_for_update().select_related("organization")
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
                .filter(organization=organization, public_id=invoice_id).first())
     if invoice is None:
         raise NotFound("invoice not found", param="id")
