@@ -167,14 +167,16 @@ def _lines(invoice: Invoice, lines: Sequence[CreditNoteLineInput]) -> tuple[list
     return rendered, total
 
 
-def _accounts(invoice: Invoice, *, customer: str) -> dict[str, Account]:
+def _accounts(invoice: Invoice, *, customer: str, customer_balance: bool) -> dict[str, Account]:
     """Resolve (creating on first use) the accounts a note may touch — before any lock is taken: the invoice
-    customer's receivable, the house credit-notes account and the credited ``customer``'s balance."""
+    customer's receivable, the house credit-notes account and (``customer_balance``) the credited
+    ``customer``'s balance."""
     accounts = ledger_services.accounts_resolve(
         organization=invoice.organization, currency=invoice.currency, customer=invoice.customer,
         customer_kinds=(Account.KIND_RECEIVABLE,), house_kinds=(Account.KIND_CREDIT_NOTES,))
-    accounts[Account.KIND_CUSTOMER_BALANCE] = customer_balance_services.customer_balance_account(
-        organization=invoice.organization, customer=customer, currency=invoice.currency)
+    if customer_balance:
+        accounts[Account.KIND_CUSTOMER_BALANCE] = customer_balance_services.customer_balance_account(
+            organization=invoice.organization, customer=customer, currency=invoice.currency)
     return accounts
 
 
@@ -287,8 +289,8 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
         raise ValidationError("amount is out of range", param="amount")
     if invoice.status not in _ISSUABLE:
         raise _not_issuable(invoice.status)
-    # The invoice may move on (draft → open → paid) before we lock it, so every account is resolved.
-    accounts = _accounts(invoice, customer=customer)
+    # The invoice may move on (draft → open → paid) before we lock it, so the balance is resolved for all.
+    accounts = _accounts(invoice, customer=customer, customer_balance=True)
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=invoice.pk)
@@ -360,7 +362,8 @@ def credit_note_void(*, organization: Organization, credit_note_id: str, actor: 
         raise NotFound("credit note not found", param="id")
     if note.status != CreditNote.STATUS_ISSUED:
         raise _not_voidable(note.status)
-    accounts = _accounts(note.invoice, customer=note.customer)
+    accounts = _accounts(note.invoice, customer=note.customer,
+                         customer_balance=note.effect == CreditNote.EFFECT_CUSTOMER_BALANCE)
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=note.invoice_id)
