@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from invoicing.models import CreditNote
 from ledger import credit_services, selectors
@@ -177,4 +179,69 @@ def test_void_racing_a_burn_of_the_returned_grant_is_one_or_the_other(org_acme):
         else:
             assert burn.applied == 0 and grant.voided and grant.remaining_cents == 0
             assert CreditNote.objects.get(pk=note.pk).status == "void"
+    assert selectors.ledger_audit().ok
+
+
+_prop_customers = iter(range(10**9))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(usage=st.integers(1, 50_000), fee=st.integers(0, 50_000), grants=st.lists(st.integers(1, 30_000), min_size=1,
+                                                                                     max_size=3),
+       open_note=st.fractions(0, 1), notes=st.lists(st.fractions(0, 1), min_size=1, max_size=4))
+def test_notes_never_give_back_more_grant_credit_than_grants_paid(org_acme, usage, fee, grants, open_note, notes):
+    """For random grant-paid invoices and note sequences: each note splits exactly into re-issued grants and
+    balance; no paying grant gets back more than it paid; crediting the whole paid amount gives back
+    exactly what grants paid, and the rest as balance."""
+    from invoicing.services import credit_notes as cn_services
+    from invoicing.services import invoices as invoice_services
+    from invoicing.services.invoices import LineInput
+    from ledger import credit_return_services
+
+    customer = f"cnprop/{next(_prop_customers)}"
+    for i, amount in enumerate(grants):
+        credit_services.credit_grant_create(organization=org_acme, user=customer, amount_cents=amount, priority=i,
+                                            eligibility=["mtr_calls"] if i % 2 == 0 else [])
+    ledger_services.deposit_create(organization=org_acme, user=customer, amount=usage + fee, currency="usd")
+    lines = [LineInput(description="calls", amount=usage, meter_id="mtr_calls")]
+    if fee:
+        lines.append(LineInput(description="fee", amount=fee))
+    invoice = invoice_services.invoice_create(organization=org_acme, customer=customer, lines=lines)
+    invoice = invoice_services.invoice_finalize(organization=org_acme, invoice_id=invoice.public_id)
+    before_payment = int(invoice.total * open_note)
+    if before_payment:
+        cn_services.credit_note_create(organization=org_acme, invoice_id=invoice.public_id, amount=before_payment)
+    invoice, result = invoice_services.invoice_pay(organization=org_acme, invoice_id=invoice.public_id)
+    assert result.success
+    paid_by = {g.public_id: paid for g, paid in credit_return_services.credit_grant_payments(
+        organization=org_acme, source_type="invoice", source_id=invoice.public_id)}
+    collected = invoice.total - before_payment
+    assert sum(paid_by.values()) == result.credit_used
+
+    left = collected
+    issued = []
+    for frac in notes:
+        amount = int(left * frac)
+        if amount <= 0:
+            continue
+        note = cn_services.credit_note_create(organization=org_acme, invoice_id=invoice.public_id, amount=amount)
+        grant_part = sum(r["amount"] for r in note.grant_returns)
+        assert 0 <= grant_part <= amount
+        balance = (Account.objects.get(organization=org_acme, customer=customer, kind=Account.KIND_CUSTOMER_BALANCE)
+                   .balance if amount - grant_part else None)
+        assert balance is None or balance >= amount - grant_part
+        issued.append(note)
+        left -= amount
+    if left > 0:
+        issued.append(cn_services.credit_note_create(organization=org_acme, invoice_id=invoice.public_id, amount=left))
+    returned: dict[str, int] = {}
+    for note in issued:
+        for r in note.grant_returns:
+            returned[r["sourceGrantId"]] = returned.get(r["sourceGrantId"], 0) + r["amount"]
+            assert CreditGrant.objects.get(public_id=r["grantId"]).eligibility == \
+                CreditGrant.objects.get(public_id=r["sourceGrantId"]).eligibility
+    assert all(returned.get(gid, 0) <= paid for gid, paid in paid_by.items())
+    assert returned == {gid: paid for gid, paid in paid_by.items() if paid}  # fully credited: all of it back
+    balance_part = sum(n.amount for n in issued) - sum(returned.values())
+    assert balance_part == collected - result.credit_used
     assert selectors.ledger_audit().ok
