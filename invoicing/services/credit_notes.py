@@ -52,7 +52,7 @@ from invoicing.services import invoices as invoice_services
 from invoicing.services.sequences import document_number, sequence_next
 from ledger import credit_return_services, customer_balance_services
 from ledger import services as ledger_services
-from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction
 from webhooks import services as webhook_services
 
 MAX_LINES = 500
@@ -194,7 +194,7 @@ def _post_on_invoice(note: CreditNote, invoice: Invoice, accounts: dict[str, Acc
 
 
 def _grant_part(invoice: Invoice, amount: int, earlier: list[CreditNote],
-                payments: list[tuple[Any, int]]) -> list[tuple[Any, int]]:
+                payments: list[tuple[CreditGrant, int]]) -> list[tuple[CreditGrant, int]]:
     """How much of a new note of ``amount`` on a paid invoice goes back to each grant that paid it.
 
     The grant-paid part of the invoice's notes is, cumulatively, ``⌊Σ paid-stage notes × grant-paid /
@@ -214,7 +214,7 @@ def _grant_part(invoice: Invoice, amount: int, earlier: list[CreditNote],
                 returned[r["sourceGrantId"]] = returned.get(r["sourceGrantId"], 0) + r["amount"]
     target = min(grant_paid, (before + amount) * grant_paid // collected)
     part = max(0, min(amount, target - sum(returned.values())))
-    takes: list[tuple[Any, int]] = []
+    takes: list[tuple[CreditGrant, int]] = []
     for grant, paid in payments:
         if part <= 0:
             break
