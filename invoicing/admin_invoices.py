@@ -324,7 +324,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     ``invoicing.services.credit_notes``."""
 
     list_display = ("number_str", "invoice_number", "customer", "amount_display", "status", "effect",
-                    "created_at")
+                    "pending", "created_at")
     list_filter = (CreditNoteStatusFilter, CreditNoteEffectFilter, CustomerFilter, CurrencyFilter,
                    "organization")
     search_fields = ("number_str", "=public_id", "invoice__number_str", "=invoice__public_id", "customer")

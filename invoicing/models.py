@@ -376,8 +376,10 @@ class InvoiceTaxLine(models.Model):
 
 
 class CreditNote(models.Model):
-    """A credit against an open or paid invoice (spec invoicing.md §14). On an open invoice it lowers the
-    amount due; on a paid one it credits the customer balance. Numbers ``CN-0001`` are gap-free per
+    """A credit against a draft, open or paid invoice (spec invoicing.md §14). On a draft it is recorded
+    (``pending``) and posted when the invoice is finalized; on an open invoice it lowers the amount due; on a
+    paid one it gives the customer back credit of the kind that paid (grants re-issued for the grant-paid
+    part, ``grant_returns``; customer balance for the rest). Numbers ``CN-0001`` are gap-free per
     organization and kept by voided notes."""
 
     STATUS_ISSUED = "issued"
@@ -402,6 +404,11 @@ class CreditNote(models.Model):
     credit_balance_transaction = models.CharField(max_length=40, blank=True, default="")
     refund_id = models.CharField(max_length=40, blank=True, default="")
     metadata = models.JSONField(default=dict, blank=True)
+    pending = models.BooleanField(default=False,
+                                  help_text="recorded on a draft invoice, not posted yet: posted when it is finalized")
+    grant_returns = models.JSONField(
+        default=list, blank=True,
+        help_text="credit grants re-issued for the grant-paid part: [{sourceGrantId, grantId, amount}]")
     voided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

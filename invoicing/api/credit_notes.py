@@ -31,7 +31,8 @@ class CreditNoteLineIn(serializers.Serializer):
 class CreditNoteIn(serializers.Serializer):
     invoiceId = StrictCharField(max_length=40)
     customerId = StrictCharField(required=False, default="", allow_blank=True, max_length=255,
-                                 help_text="defaults to the invoice's customer; must be it when given")
+                                 help_text="defaults to the invoice's customer; another customer is stored and is "
+                                           "the one credited when the invoice is paid")
     amount = StrictIntegerField(required=False, default=0, min_value=INT64_MIN, max_value=INT64_MAX,
                                 help_text="total credit; 0 → Σ lineItems.amount + outOfBandAmount")
     reason = StrictCharField(required=False, default="", allow_blank=True, max_length=100,
@@ -50,6 +51,12 @@ class CreditNoteLineOut(serializers.Serializer):
     unitPrice = serializers.IntegerField(required=False)
 
 
+class CreditGrantReturnOut(serializers.Serializer):
+    id = serializers.CharField(help_text="the new credit grant")
+    sourceGrantId = serializers.CharField(help_text="the grant that paid the invoice")
+    amount = serializers.IntegerField()
+
+
 class CreditNoteOut(serializers.Serializer):
     id = serializers.CharField()
     invoiceId = serializers.CharField()
@@ -60,14 +67,19 @@ class CreditNoteOut(serializers.Serializer):
     status = serializers.ChoiceField(choices=["issued", "void"])
     effect = serializers.ChoiceField(
         choices=["invoice", "customer_balance"],
-        help_text="invoice: lowered the open invoice's amount due; customer_balance: credited the customer "
-                  "balance (the invoice was paid)")
+        help_text="invoice: lowers the invoice's amount due (a draft's at finalization); customer_balance: the "
+                  "invoice was paid, so credit of the kind that paid went back to the customer: grants like "
+                  "the ones that paid (creditGrants) and customer balance for the rest (creditBalanceTransaction)")
     created = serializers.DateTimeField()
     reason = serializers.CharField(required=False)
     lineItems = CreditNoteLineOut(many=True, required=False)
     outOfBandAmount = serializers.IntegerField(required=False)
     creditBalanceTransaction = serializers.CharField(required=False,
                                                      help_text="the customer-balance transaction it created")
+    creditGrants = CreditGrantReturnOut(many=True, required=False,
+                                        help_text="credit grants re-issued for the part credit grants paid")
+    pending = serializers.BooleanField(required=False,
+                                       help_text="true while the invoice is a draft: posted when it is finalized")
     refundId = serializers.CharField(required=False)
     memo = serializers.CharField(required=False)
     metadata = serializers.DictField(required=False)
@@ -92,8 +104,8 @@ LIST_PARAMS = [
 
 class CreditNotesView(APIView):
     @extend_schema(request=CreditNoteIn, responses={201: CreditNoteOut},
-                   summary="Issue a credit note: lowers an open invoice's amount due, or credits the customer "
-                           "balance for a paid one; capped at the invoice total")
+                   summary="Issue a credit note: lowers a draft's (at finalization) or an open invoice's amount "
+                           "due, or gives a paid one's credit back; capped at the invoice total")
     def post(self, request):
         v = validated(CreditNoteIn, body(request))
         note = credit_note_services.credit_note_create(
@@ -126,8 +138,8 @@ class CreditNoteView(APIView):
 
 class CreditNoteVoidView(APIView):
     @extend_schema(request=ReasonIn, responses=CreditNoteOut,
-                   summary="issued → void: the invoice's amount due goes back up, or the balance credit is "
-                           "taken back (409 if already spent)")
+                   summary="issued → void: the invoice's amount due goes back up, or the credit given back is "
+                           "taken back (409 if already used)")
     def post(self, request, credit_note_id: str):
         v = validated(ReasonIn, optional_body(request))
         note = credit_note_services.credit_note_void(organization=request.organization,

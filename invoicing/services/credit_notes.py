@@ -1,23 +1,34 @@
-"""Credit notes: a credit against an open or paid invoice (spec invoicing.md §14, weakness 8 fixed).
+"""Credit notes: a credit against a draft, open or paid invoice (spec invoicing.md §14, weakness 8 fixed).
 
 Invariants
-- A note is issued only for an ``open`` or ``paid`` invoice (409 otherwise), and Σ amount of the invoice's
-  non-void notes never exceeds ``invoice.total``; the check runs under the invoice row lock, so concurrent
-  notes on one invoice cannot overshoot. A voided note frees its amount.
+- A note is issued for a ``draft``, ``open`` or ``paid`` invoice (409 otherwise), and Σ amount of the
+  invoice's non-void notes never exceeds ``invoice.total``; the check runs under the invoice row lock, so
+  concurrent notes on one invoice cannot overshoot. A voided note frees its amount. A draft's notes are
+  checked again at finalization (its lines may have changed since): more than the total → 409, nothing
+  finalized.
 - Numbers ``CN-0001`` are gap-free and unique per organization (``sequence_next`` inside the issuing
   transaction); voided notes keep theirs.
+- ``customer`` defaults to the invoice's; another customer is accepted and stored, and credit given back
+  on a paid invoice goes to that customer.
 - Every note has an effect, recorded in ``effect`` and reversed by its void:
-  - ``invoice`` (open invoice): Dr credit notes / Cr receivable; ``invoice.credit_notes_amount += amount``
-    and the amount due is recomputed. Its void needs the invoice still open (409 otherwise).
-  - ``customer_balance`` (paid invoice): Dr credit notes / Cr customer balance through
-    ``customer_balance_post``; ``credit_balance_transaction`` links the balance transaction. Its void
-    takes the credit back, a 409 if the customer has already spent it (nothing changes then).
-- Lock order: invoice row → credit note row → document sequence → ledger rows (the invoice services'
-  order). Ledger accounts are resolved before the transaction opens.
-- Idempotency: the ledger postings carry ``credit-note:<id>`` / ``credit-note-void:<id>``; the state
-  guards under the locks make a second void a 409.
-- Every change emits ``credit_note.created`` / ``credit_note.voided`` (and ``invoice.updated`` when the
-  invoice's amount due moved) in the same transaction, and writes an audit record.
+  - ``invoice`` on a draft: recorded (``pending``), ``invoice.credit_notes_amount += amount`` (the draft's
+    amount due shows it) and posted by ``credit_notes_post_for_finalize`` inside the finalization. Its
+    void just marks it void (nothing was posted) and gives the draft its amount due back.
+  - ``invoice`` on an open invoice: Dr credit notes / Cr receivable; ``invoice.credit_notes_amount +=
+    amount`` and the amount due is recomputed. Its void needs the invoice still open (409 otherwise).
+  - ``customer_balance`` (paid invoice): credit of the kind that paid comes back. The grant-paid part
+    (the note's pro-rata share of what grants paid, cumulative over the invoice's notes, exact integers)
+    is re-issued as grants like the ones that paid (``ledger.credit_return_services``, ``grant_returns``),
+    the rest is credited to the customer balance (Dr credit notes / Cr customer balance,
+    ``credit_balance_transaction``). Its void takes both back, a 409 if the customer has already used
+    either (nothing changes then).
+- Lock order: invoice row → credit note row → document sequence → ledger rows (grants, then running
+  rows: the invoice services' order). Ledger accounts are resolved before the transaction opens.
+- Idempotency: the ledger postings carry ``credit-note:<id>`` / ``credit-note-void:<id>`` (grant returns
+  ``credit-note-grant:<id>:<grant>``); the state guards under the locks make a second void a 409.
+- Every change emits ``credit_note.created`` / ``credit_note.updated`` (posted at finalization) /
+  ``credit_note.voided`` (and ``invoice.updated`` when the invoice's amount due moved) in the same
+  transaction, and writes an audit record.
 """
 
 from __future__ import annotations
@@ -39,13 +50,13 @@ from invoicing.models import CreditNote, DocumentSequence, Invoice
 from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import invoices as invoice_services
 from invoicing.services.sequences import document_number, sequence_next
-from ledger import customer_balance_services
+from ledger import credit_return_services, customer_balance_services
 from ledger import services as ledger_services
-from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction
 from webhooks import services as webhook_services
 
 MAX_LINES = 500
-_ISSUABLE = (Invoice.STATUS_OPEN, Invoice.STATUS_PAID)
+_ISSUABLE = (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN, Invoice.STATUS_PAID)
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,11 @@ def credit_note_data(note: CreditNote) -> dict[str, Any]:
         data["outOfBandAmount"] = note.out_of_band_amount
     if note.credit_balance_transaction:
         data["creditBalanceTransaction"] = note.credit_balance_transaction
+    if note.grant_returns:
+        data["creditGrants"] = [{"id": r["grantId"], "sourceGrantId": r["sourceGrantId"], "amount": r["amount"]}
+                                for r in note.grant_returns]
+    if note.pending:
+        data["pending"] = True
     if note.refund_id:
         data["refundId"] = note.refund_id
     if note.memo:
@@ -105,11 +121,14 @@ def _audit(note: CreditNote, *, actor: str, action: str, reason: str, data: dict
 
 
 def _invoice_locked(*, organization: Organization, pk: int) -> Invoice:
-    return Invoice.objects.select_for_update().select_related("organization").get(organization=organization, pk=pk)
+    """The invoice row locked — that row only (``of``): locking the joined organization row too would block
+    every insert that references the organization (foreign-key checks take KEY SHARE) until commit."""
+    return (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
+            .get(organization=organization, pk=pk))
 
 
 def _not_issuable(status: str) -> Conflict:
-    return Conflict(f"credit notes can only be issued for open or paid invoices, current status: {status}",
+    return Conflict(f"credit notes can only be issued for draft, open or paid invoices, current status: {status}",
                     code="invoice_not_creditable", param="invoiceId")
 
 
@@ -148,15 +167,94 @@ def _lines(invoice: Invoice, lines: Sequence[CreditNoteLineInput]) -> tuple[list
     return rendered, total
 
 
-def _accounts(invoice: Invoice, *, customer_balance: bool) -> dict[str, Account]:
-    """Resolve (creating on first use) the accounts a note may touch — before any lock is taken."""
+def _accounts(invoice: Invoice, *, customer: str, customer_balance: bool) -> dict[str, Account]:
+    """Resolve (creating on first use) the accounts a note may touch — before any lock is taken: the invoice
+    customer's receivable, the house credit-notes account and (``customer_balance``) the credited
+    ``customer``'s balance."""
     accounts = ledger_services.accounts_resolve(
         organization=invoice.organization, currency=invoice.currency, customer=invoice.customer,
         customer_kinds=(Account.KIND_RECEIVABLE,), house_kinds=(Account.KIND_CREDIT_NOTES,))
     if customer_balance:
         accounts[Account.KIND_CUSTOMER_BALANCE] = customer_balance_services.customer_balance_account(
-            organization=invoice.organization, customer=invoice.customer, currency=invoice.currency)
+            organization=invoice.organization, customer=customer, currency=invoice.currency)
     return accounts
+
+
+def _post_on_invoice(note: CreditNote, invoice: Invoice, accounts: dict[str, Account]) -> None:
+    """Dr credit notes / Cr receivable: the note lowers what the invoice's customer owes."""
+    ledger_services.transaction_post(
+        organization=invoice.organization, type=BalanceTransaction.TYPE_CREDIT_NOTE, currency=invoice.currency,
+        amount=note.amount,
+        legs=invoice_postings.credit_note_on_open_invoice(
+            credit_notes=accounts[Account.KIND_CREDIT_NOTES], receivable=accounts[Account.KIND_RECEIVABLE],
+            amount=note.amount),
+        customer=invoice.customer, idempotency_key=f"credit-note:{note.public_id}",
+        notes=f"Credit note {note.number_str} on invoice {invoice.number_str}",
+        source_type="credit_note", source_id=note.public_id)
+
+
+def _grant_part(invoice: Invoice, amount: int, earlier: list[CreditNote],
+                payments: list[tuple[CreditGrant, int]]) -> list[tuple[CreditGrant, int]]:
+    """How much of a new note of ``amount`` on a paid invoice goes back to each grant that paid it.
+
+    The grant-paid part of the invoice's notes is, cumulatively, ``⌊Σ paid-stage notes × grant-paid /
+    collected⌋`` (collected = total less the notes issued while it was open); this note gets that figure
+    less what earlier notes gave back, spread over the paying grants in burn order, each up to what it paid
+    less what it already got back."""
+    grant_paid = sum(paid for _, paid in payments)
+    collected = invoice.total - sum(n.amount for n in earlier if n.effect == CreditNote.EFFECT_INVOICE)
+    if grant_paid <= 0 or collected <= 0:
+        return []
+    returned: dict[str, int] = {}
+    before = 0
+    for note in earlier:
+        if note.effect == CreditNote.EFFECT_CUSTOMER_BALANCE:
+            before += note.amount
+            for r in note.grant_returns:
+                returned[r["sourceGrantId"]] = returned.get(r["sourceGrantId"], 0) + r["amount"]
+    target = min(grant_paid, (before + amount) * grant_paid // collected)
+    part = max(0, min(amount, target - sum(returned.values())))
+    takes: list[tuple[CreditGrant, int]] = []
+    for grant, paid in payments:
+        if part <= 0:
+            break
+        take = min(part, paid - returned.get(grant.public_id, 0))
+        if take > 0:
+            takes.append((grant, take))
+            part -= take
+    return takes
+
+
+def _credit_back(note: CreditNote, invoice: Invoice, accounts: dict[str, Account]) -> None:
+    """A note on a paid invoice: grants re-issued for the grant-paid part, customer balance for the rest."""
+    earlier = list(CreditNote.objects.filter(invoice=invoice).exclude(status=CreditNote.STATUS_VOID).order_by("pk"))
+    payments = credit_return_services.credit_grant_payments(organization=invoice.organization,
+                                                            source_type="invoice", source_id=invoice.public_id)
+    returns = []
+    for source, take in _grant_part(invoice, note.amount, earlier, payments):
+        grant = credit_return_services.credit_grant_return(
+            organization=invoice.organization, source=source, customer=note.customer, amount=take,
+            counter=accounts[Account.KIND_CREDIT_NOTES],
+            idempotency_key=f"credit-note-grant:{note.public_id}:{source.public_id}",
+            name=f"{source.name or 'Credit'} (credit note {note.number_str})", source_type="credit_note",
+            source_id=note.public_id)
+        returns.append({"sourceGrantId": source.public_id, "grantId": grant.public_id, "amount": take})
+    note.grant_returns = returns
+    balance_part = note.amount - sum(r["amount"] for r in returns)
+    if balance_part > 0:
+        balance_txn = customer_balance_services.customer_balance_post(
+            organization=invoice.organization, customer=note.customer, currency=invoice.currency,
+            amount=balance_part, type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE,
+            counter=accounts[Account.KIND_CREDIT_NOTES], account=accounts[Account.KIND_CUSTOMER_BALANCE],
+            description=f"Credit note {note.number_str} for invoice {invoice.number_str}",
+            invoice_id=invoice.public_id, credit_note_id=note.public_id,
+            idempotency_key=f"credit-note:{note.public_id}", txn_type=BalanceTransaction.TYPE_CREDIT_NOTE)
+        note.credit_balance_transaction = balance_txn.public_id
+
+
+def _exceeds(available: int, invoice: Invoice) -> Conflict:
+    return Conflict(f"credit notes would exceed the invoice total: {max(0, available)} of {invoice.total} "
+                    f"{invoice.currency} remaining", code="credit_note_exceeds_invoice", param="amount")
 
 
 # --- services ----------------------------------------------------------------------------------------
@@ -164,12 +262,13 @@ def _accounts(invoice: Invoice, *, customer_balance: bool) -> dict[str, Account]
 def credit_note_create(*, organization: Organization, invoice_id: str, amount: int = 0, customer: str = "",
                        reason: str = "", memo: str = "", line_items: Sequence[CreditNoteLineInput] = (),
                        out_of_band_amount: int = 0, actor: str = "") -> CreditNote:
-    """Issue a credit note against an open invoice (lowers its amount due) or a paid one (credits the
-    customer balance). ``amount`` > 0 wins; otherwise Σ line amounts + ``out_of_band_amount``.
+    """Issue a credit note against a draft (recorded, posted at finalization), an open invoice (lowers its
+    amount due) or a paid one (credit of the kind that paid goes back to ``customer``). ``amount`` > 0
+    wins; otherwise Σ line amounts + ``out_of_band_amount``.
 
     Locking: the invoice row, then the credit-note sequence row, then the ledger rows. Capped at the
     invoice total less its earlier non-void notes (409). Emits ``credit_note.created`` (and
-    ``invoice.updated`` for an open invoice); writes an audit record."""
+    ``invoice.updated`` for a draft or open invoice); writes an audit record."""
     invoice_id = (invoice_id or "").strip()
     if not invoice_id:
         raise ValidationError("invoiceId is required", param="invoiceId", code="parameter_missing")
@@ -178,8 +277,6 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
     if invoice is None:
         raise NotFound("invoice not found", param="invoiceId")
     customer = (customer or "").strip() or invoice.customer
-    if customer != invoice.customer:
-        raise ValidationError("customerId must be the invoice's customer", param="customerId")
     rendered, lines_total = _lines(invoice, line_items)
     if out_of_band_amount < 0:
         raise ValidationError("outOfBandAmount must not be negative", param="outOfBandAmount")
@@ -188,10 +285,12 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
     total = amount if amount > 0 else lines_total + out_of_band_amount
     if total <= 0:
         raise ValidationError("amount must be positive", param="amount")
+    if total > INT64_MAX:
+        raise ValidationError("amount is out of range", param="amount")
     if invoice.status not in _ISSUABLE:
         raise _not_issuable(invoice.status)
-    # An open invoice may be paid before we lock it, so the customer-balance account is resolved for both.
-    accounts = _accounts(invoice, customer_balance=True)
+    # The invoice may move on (draft → open → paid) before we lock it, so the balance is resolved for all.
+    accounts = _accounts(invoice, customer=customer, customer_balance=True)
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=invoice.pk)
@@ -199,35 +298,20 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
             raise _not_issuable(invoice.status)
         available = invoice.total - credit_note_selectors.credit_notes_total(invoice)
         if total > available:
-            raise Conflict(f"credit notes would exceed the invoice total: {max(0, available)} of {invoice.total} "
-                           f"{invoice.currency} remaining", code="credit_note_exceeds_invoice", param="amount")
+            raise _exceeds(available, invoice)
         note = CreditNote(organization=organization, invoice=invoice, customer=customer, amount=total,
                           currency=invoice.currency, status=CreditNote.STATUS_ISSUED, reason=reason, memo=memo,
                           line_items=rendered, out_of_band_amount=out_of_band_amount)
         note.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_CREDIT_NOTE)
         note.number_str = document_number("CN", note.number)
-        key = f"credit-note:{note.public_id}"
-        if invoice.status == Invoice.STATUS_OPEN:
+        if invoice.status == Invoice.STATUS_DRAFT:
+            note.effect, note.pending = CreditNote.EFFECT_INVOICE, True
+        elif invoice.status == Invoice.STATUS_OPEN:
             note.effect = CreditNote.EFFECT_INVOICE
-            ledger_services.transaction_post(
-                organization=organization, type=BalanceTransaction.TYPE_CREDIT_NOTE, currency=invoice.currency,
-                amount=total,
-                legs=invoice_postings.credit_note_on_open_invoice(
-                    credit_notes=accounts[Account.KIND_CREDIT_NOTES],
-                    receivable=accounts[Account.KIND_RECEIVABLE], amount=total),
-                customer=invoice.customer, idempotency_key=key,
-                notes=f"Credit note {note.number_str} on invoice {invoice.number_str}",
-                source_type="credit_note", source_id=note.public_id)
+            _post_on_invoice(note, invoice, accounts)
         else:
             note.effect = CreditNote.EFFECT_CUSTOMER_BALANCE
-            balance_txn = customer_balance_services.customer_balance_post(
-                organization=organization, customer=invoice.customer, currency=invoice.currency, amount=total,
-                type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE, counter=accounts[Account.KIND_CREDIT_NOTES],
-                account=accounts[Account.KIND_CUSTOMER_BALANCE],
-                description=f"Credit note {note.number_str} for invoice {invoice.number_str}",
-                invoice_id=invoice.public_id, credit_note_id=note.public_id, idempotency_key=key,
-                txn_type=BalanceTransaction.TYPE_CREDIT_NOTE)
-            note.credit_balance_transaction = balance_txn.public_id
+            _credit_back(note, invoice, accounts)
         note.save()
         if note.effect == CreditNote.EFFECT_INVOICE:
             previous = {"creditNotesAmount": invoice.credit_notes_amount, "amountDue": invoice.amount_due}
@@ -237,15 +321,38 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
             invoice_services.invoice_event_publish(invoice, "invoice.updated", previous)
         _audit(note, actor=actor, action="credit_note.create", reason=reason,
                data={"number": note.number_str, "invoiceId": invoice.public_id, "amount": total,
-                     "effect": note.effect})
+                     "effect": note.effect, "pending": note.pending, "customerId": customer,
+                     "creditGrants": note.grant_returns})
         _publish(note, "credit_note.created")
     return note
 
 
+def credit_notes_post_for_finalize(*, invoice: Invoice, accounts: dict[str, Account]) -> None:
+    """Post the notes recorded while ``invoice`` was a draft (``invoice_finalize`` calls it inside its
+    transaction, the invoice row locked, after the receivable is posted; ``accounts`` holds the receivable
+    and the credit-notes account). Every note writer locks the invoice first, so its notes cannot change
+    meanwhile. Their sum is checked against the final total (lines, discount or tax may have changed since
+    they were issued): more → 409 and the caller's transaction (the finalization) rolls back."""
+    total = credit_note_selectors.credit_notes_total(invoice)
+    if total > invoice.total:
+        raise Conflict(f"credit notes exceed the invoice total: {total} credited, {invoice.total} "
+                       f"{invoice.currency} invoiced; void a credit note (or add the lines back) before "
+                       "finalizing", code="credit_note_exceeds_invoice", param="creditNotes")
+    pending = CreditNote.objects.filter(invoice=invoice, status=CreditNote.STATUS_ISSUED, pending=True).order_by("pk")
+    for note in pending:
+        note.invoice = invoice
+        _post_on_invoice(note, invoice, accounts)
+        note.pending = False
+        note.save(update_fields=["pending", "updated_at"])
+        _publish(note, "credit_note.updated", {"pending": True})
+
+
 def credit_note_void(*, organization: Organization, credit_note_id: str, actor: str = "",
                      reason: str = "") -> CreditNote:
-    """issued → void, reversing the note's effect: the open invoice's amount due goes back up (409 if the
-    invoice is no longer open), or the customer-balance credit is taken back (409 if already spent).
+    """issued → void, reversing the note's effect: a draft's note is just voided (nothing was posted) and
+    the draft's amount due goes back up; an open invoice's amount due goes back up (409 if the invoice is no
+    longer open); on a paid invoice the re-issued grants and the customer-balance credit are taken back (409
+    if the customer has already used any of them).
 
     Locking: the invoice row, then the note row, then the ledger rows. Emits ``credit_note.voided`` (and
     ``invoice.updated``); writes an audit record. The number is kept."""
@@ -255,42 +362,51 @@ def credit_note_void(*, organization: Organization, credit_note_id: str, actor: 
         raise NotFound("credit note not found", param="id")
     if note.status != CreditNote.STATUS_ISSUED:
         raise _not_voidable(note.status)
-    accounts = _accounts(note.invoice, customer_balance=note.effect == CreditNote.EFFECT_CUSTOMER_BALANCE)
+    accounts = _accounts(note.invoice, customer=note.customer,
+                         customer_balance=note.effect == CreditNote.EFFECT_CUSTOMER_BALANCE)
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=note.invoice_id)
-        note = (CreditNote.objects.select_for_update().select_related("organization")
+        note = (CreditNote.objects.select_for_update(of=("self",)).select_related("organization")
                 .get(organization=organization, pk=note.pk))
         note.invoice = invoice
         if note.status != CreditNote.STATUS_ISSUED:
             raise _not_voidable(note.status)
         key = f"credit-note-void:{note.public_id}"
         if note.effect == CreditNote.EFFECT_INVOICE:
-            if invoice.status != Invoice.STATUS_OPEN:
-                raise Conflict(f"cannot void a credit note of an invoice that is no longer open (status "
-                               f"{invoice.status})", code="invoice_not_open", param="status")
-            ledger_services.transaction_post(
-                organization=organization, type=BalanceTransaction.TYPE_CREDIT_NOTE_VOID, currency=note.currency,
-                amount=note.amount,
-                legs=invoice_postings.credit_note_on_open_invoice_void(
-                    credit_notes=accounts[Account.KIND_CREDIT_NOTES],
-                    receivable=accounts[Account.KIND_RECEIVABLE], amount=note.amount),
-                customer=invoice.customer, idempotency_key=key,
-                notes=f"Void of credit note {note.number_str} on invoice {invoice.number_str}",
-                source_type="credit_note", source_id=note.public_id)
+            if not note.pending:
+                if invoice.status != Invoice.STATUS_OPEN:
+                    raise Conflict(f"cannot void a credit note of an invoice that is no longer open (status "
+                                   f"{invoice.status})", code="invoice_not_open", param="status")
+                ledger_services.transaction_post(
+                    organization=organization, type=BalanceTransaction.TYPE_CREDIT_NOTE_VOID,
+                    currency=note.currency, amount=note.amount,
+                    legs=invoice_postings.credit_note_on_open_invoice_void(
+                        credit_notes=accounts[Account.KIND_CREDIT_NOTES],
+                        receivable=accounts[Account.KIND_RECEIVABLE], amount=note.amount),
+                    customer=invoice.customer, idempotency_key=key,
+                    notes=f"Void of credit note {note.number_str} on invoice {invoice.number_str}",
+                    source_type="credit_note", source_id=note.public_id)
             previous = {"creditNotesAmount": invoice.credit_notes_amount, "amountDue": invoice.amount_due}
             invoice.credit_notes_amount -= note.amount
             invoice_services.invoice_totals_recompute(invoice, retax=False)
             invoice.save()
             invoice_services.invoice_event_publish(invoice, "invoice.updated", previous)
         else:
-            customer_balance_services.customer_balance_post(
-                organization=organization, customer=invoice.customer, currency=note.currency, amount=-note.amount,
-                type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE_VOID, counter=accounts[Account.KIND_CREDIT_NOTES],
-                account=accounts[Account.KIND_CUSTOMER_BALANCE],
-                description=f"Void of credit note {note.number_str} for invoice {invoice.number_str}",
-                invoice_id=invoice.public_id, credit_note_id=note.public_id, idempotency_key=key,
-                txn_type=BalanceTransaction.TYPE_CREDIT_NOTE_VOID)
+            if note.grant_returns:
+                credit_return_services.credit_grant_return_void(
+                    organization=organization, grant_ids=[r["grantId"] for r in note.grant_returns],
+                    counter=accounts[Account.KIND_CREDIT_NOTES], idempotency_key=key,
+                    reason=f"void of credit note {note.number_str}", actor=actor)
+            balance_part = note.amount - sum(r["amount"] for r in note.grant_returns)
+            if balance_part > 0:
+                customer_balance_services.customer_balance_post(
+                    organization=organization, customer=note.customer, currency=note.currency,
+                    amount=-balance_part, type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE_VOID,
+                    counter=accounts[Account.KIND_CREDIT_NOTES], account=accounts[Account.KIND_CUSTOMER_BALANCE],
+                    description=f"Void of credit note {note.number_str} for invoice {invoice.number_str}",
+                    invoice_id=invoice.public_id, credit_note_id=note.public_id, idempotency_key=key,
+                    txn_type=BalanceTransaction.TYPE_CREDIT_NOTE_VOID)
         note.status = CreditNote.STATUS_VOID
         note.voided_at = timezone.now()
         note.save(update_fields=["status", "voided_at", "updated_at"])

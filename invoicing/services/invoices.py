@@ -33,6 +33,7 @@ from billing_project.core.errors import Conflict, NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.money import INT64_MAX, INT64_MIN, round_minor
 from billing_project.core.times import rfc3339
+from invoicing import allocation
 from invoicing import postings as invoice_postings
 from invoicing import tax as tax_engine
 from invoicing.models import DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
@@ -187,7 +188,7 @@ def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] 
 
 
 def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
-    invoice = (Invoice.objects.select_for_update().select_related("organization")
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
                .filter(organization=organization, public_id=invoice_id).first())
     if invoice is None:
         raise NotFound("invoice not found", param="id")
@@ -447,12 +448,13 @@ def _revenue_amount(invoice: Invoice) -> int:
 def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
                      now: datetime | None = None) -> Invoice:
     """draft → open: recompute and freeze the tax, assign the next ``INV-`` number (gap-free, under the
-    sequence row lock), set the due date, post the receivable. 409 unless draft; 409 for a negative total.
+    sequence row lock), set the due date, post the receivable, then the credit notes issued on the draft.
+    409 unless draft; 409 for a negative total or for credit notes above the total.
     Emits ``invoice.finalized``; writes an audit record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
     _finalize_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
-    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE)
+    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _finalize_guard(invoice)
@@ -477,6 +479,9 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
                     tax_amount=invoice.tax + invoice.tax_inclusive),
                 customer=invoice.customer, idempotency_key=f"invoice-finalize:{invoice.public_id}",
                 notes=f"Invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
+        if invoice.credit_notes_amount:  # notes issued on the draft: checked against the total, posted now
+            from invoicing.services import credit_notes  # noqa: PLC0415 — credit_notes imports this module
+            credit_notes.credit_notes_post_for_finalize(invoice=invoice, accounts=accounts)
         _actor_audit(invoice, actor=actor, action="invoice.finalize", reason=reason,
                      data={"number": invoice.number_str, "total": invoice.total})
         invoice_event_publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
@@ -484,19 +489,20 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
 
 
 def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
-    """Split ``amount`` so meter-restricted grants can pay the usage lines they are eligible for: one charge
-    per metered line (up to what is left), the rest unrestricted."""
-    charges: list[Charge] = []
-    left = amount
-    for line in _lines_of(invoice):
-        if left <= 0:
-            break
-        if line.meter_id and line.amount > 0:
-            take = min(line.amount, left)
-            charges.append(Charge(amount=take, meter_id=line.meter_id))
-            left -= take
-    if left > 0:
-        charges.append(Charge(amount=left))
+    """Split ``amount`` (the amount due) so meter-restricted grants pay only their lines' share: each metered
+    line's net due under the allocation rule (``invoicing.allocation``: discount, tax and credit notes spread
+    pro rata by line amount, largest remainder) as a charge for its meter, everything else unrestricted."""
+    lines = _lines_of(invoice)
+    shares = allocation.line_shares([line.amount for line in lines], discount=invoice.discount,
+                                    tax=invoice.tax, amount_due=amount)
+    by_meter: dict[str, int] = {}
+    for line, share in zip(lines, shares, strict=True):
+        if line.meter_id and share.net_due > 0:
+            by_meter[line.meter_id] = by_meter.get(line.meter_id, 0) + share.net_due
+    charges = [Charge(amount=value, meter_id=meter) for meter, value in by_meter.items()]
+    rest = amount - sum(by_meter.values())
+    if rest > 0:
+        charges.append(Charge(amount=rest))
     return charges
 
 

@@ -147,11 +147,16 @@ def test_amount_from_lines_and_out_of_band_and_explicit_override(api):
     assert _get_invoice(api, invoice["id"])["amountDue"] == 10_000 - 600 - 5_000 - 450
 
 
-def test_explicit_customer_must_be_the_invoices(api):
+def test_explicit_customer_is_stored_even_when_not_the_invoices(api):
+    """Contract: the original accepts any customerId and stores it (issue 9, item 2)."""
     invoice = _open(api)
     assert _note(api, invoice["id"], amount=10, customerId=USER)["customerId"] == USER
-    assert_error(api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 10, "customerId": "hanzo/bob"}),
-                 400, "customerId must be the invoice's customer", param="customerId")
+    other = _note(api, invoice["id"], amount=10, customerId="hanzo/bob")
+    assert (other["customerId"], other["effect"]) == ("hanzo/bob", "invoice")
+    listed = api.get("/credit-notes", {"customerId": "hanzo/bob"}).json()
+    assert [n["id"] for n in listed] == [other["id"]]
+    assert _get_invoice(api, invoice["id"])["amountDue"] == 1_000 - 20  # the open invoice's amount due drops
+    assert selectors.ledger_audit().ok
 
 
 def test_create_errors(api):
@@ -183,16 +188,23 @@ def test_create_errors(api):
     assert _note(api, invoice["id"], amount=1)["number"] == "CN-0001"  # failures consumed no number
 
 
-@pytest.mark.parametrize("status", ["draft", "void", "uncollectible"])
-def test_only_open_or_paid_invoices_take_notes(api, status):
-    invoice = _invoice(api) if status == "draft" else _open(api)
+@pytest.mark.parametrize("status", ["void", "uncollectible"])
+def test_void_and_uncollectible_invoices_take_no_notes(api, status):
+    invoice = _open(api)
     if status == "void":
         assert api.post(f"/invoices/{invoice['id']}/void").status_code == 200
     if status == "uncollectible":
         assert api.post(f"/invoices/{invoice['id']}/mark-uncollectible").status_code == 200
     assert_error(api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 100}), 409,
-                 f"credit notes can only be issued for open or paid invoices, current status: {status}")
+                 f"credit notes can only be issued for draft, open or paid invoices, current status: {status}")
     assert CreditNote.objects.count() == 0
+
+
+def test_a_voided_draft_takes_no_notes(api):
+    invoice = _invoice(api)
+    assert api.post(f"/invoices/{invoice['id']}/void").status_code == 200
+    assert_error(api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 100}), 409,
+                 "credit notes can only be issued for draft, open or paid invoices, current status: void")
 
 
 # --- the cap -----------------------------------------------------------------------------------------

@@ -177,11 +177,18 @@ def test_issue_credit_note_credits_the_whole_remainder(admin_client, admin_user,
     assert CreditNote.objects.filter(invoice=invoice).count() == 2
 
 
-def test_credit_note_on_a_draft_is_refused(admin_client, org_acme):
+def test_credit_note_on_a_draft_is_recorded_and_on_a_void_invoice_refused(admin_client, org_acme):
     draft = make_invoice(org_acme, finalize=False)
     response = run_action(admin_client, INVOICES, "issue_credit_notes", [draft], reason="x")
-    assert any("credit notes can only be issued for open or paid invoices" in m for m in messages_of(response))
-    assert not CreditNote.objects.exists()
+    assert "Issue credit notes: 1 done." in messages_of(response)
+    note = CreditNote.objects.get(invoice=draft)
+    assert (note.effect, note.pending) == (CreditNote.EFFECT_INVOICE, True)
+    voided = make_invoice(org_acme, finalize=False)
+    invoice_services.invoice_void(organization=org_acme, invoice_id=voided.public_id)
+    response = run_action(admin_client, INVOICES, "issue_credit_notes", [voided], reason="x")
+    assert any("credit notes can only be issued for draft, open or paid invoices" in m
+               for m in messages_of(response))
+    assert not CreditNote.objects.filter(invoice=voided).exists()
 
 
 def test_pdf_url_returns_the_invoice_pdf(admin_client, org_acme):
