@@ -311,7 +311,8 @@ def credit_grant_void(*, organization: Organization, grant_id: str, actor: str =
     Locking: the grant row. Guard: already voided → 400 (the original's status). Writes an audit record
     (actor, reason, amount) and emits ``credit_grant.voided`` with ``voidedCents``."""
     with transaction.atomic():
-        grant = (CreditGrant.objects.select_for_update().select_related("organization", "account", "grant_transaction")
+        grant = (CreditGrant.objects.select_for_update(of=("self",))
+                 .select_related("organization", "account", "grant_transaction")
                  .filter(organization=organization, public_id=grant_id).first())
         if grant is None:
             raise NotFound("credit grant not found", param="id")
@@ -352,7 +353,8 @@ def credit_grant_expire(*, grant_pk: int, now: datetime | None = None) -> Credit
     Emits ``credit_grant.expired`` with ``expiredCents``."""
     now = now or timezone.now()
     with transaction.atomic():
-        grant = (CreditGrant.objects.select_for_update().select_related("organization", "account", "grant_transaction")
+        grant = (CreditGrant.objects.select_for_update(of=("self",))
+                 .select_related("organization", "account", "grant_transaction")
                  .filter(pk=grant_pk).first())
         if (grant is None or grant.voided or grant.expired_at is not None or grant.expires_at is None
                 or grant.expires_at >= now or grant.remaining_cents <= 0):

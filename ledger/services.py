@@ -105,7 +105,7 @@ def wallet_set_overdraft(*, wallet: Account, allow_negative: bool) -> Account:
     if wallet.kind != Account.KIND_WALLET:
         raise ValidationError("only wallets have an overdraft setting", param="account")
     with transaction.atomic():
-        locked = Account.objects.select_for_update().select_related("organization").get(pk=wallet.pk)
+        locked = Account.objects.select_for_update(of=("self",)).select_related("organization").get(pk=wallet.pk)
         previous = locked.allow_negative
         wallet.allow_negative = allow_negative  # the caller's instance stays current
         if previous != allow_negative:
