@@ -71,7 +71,7 @@ class MeterEventIn(serializers.Serializer):
                                           "the organization sets a backdating window), at most 5 minutes ahead")
     idempotency = StrictCharField(required=False, max_length=255,
                                   help_text="dedupe key, unique per meter: a replay reports duplicate "
-                                  "(same payload) or conflict (different payload)")
+                                  "(with conflict: true when its payload differs; nothing is stored either way)")
     dimensions = StrictDictField(child=serializers.CharField(), required=False)
 
 
@@ -81,8 +81,16 @@ class MeterEventBatchIn(serializers.Serializer):
 
 class MeterEventResultOut(serializers.Serializer):
     id = serializers.CharField()
-    status = serializers.ChoiceField(choices=[services.STATUS_CREATED, services.STATUS_DUPLICATE,
-                                              services.STATUS_CONFLICT])
+    status = serializers.ChoiceField(choices=[services.STATUS_CREATED, services.STATUS_DUPLICATE])
+    conflict = serializers.BooleanField(required=False, help_text="present (true) on a duplicate whose payload "
+                                        "differs from the stored event's: the new payload was not recorded")
+
+
+def _event_result(result: services.MeterEventResult) -> dict:
+    # The original reports every replayed key as "duplicate"; a differing payload is flagged, not renamed.
+    if result.status == services.STATUS_CONFLICT:
+        return {"id": result.id, "status": services.STATUS_DUPLICATE, "conflict": True}
+    return {"id": result.id, "status": result.status}
 
 
 class MeterEventBatchOut(serializers.Serializer):
@@ -216,12 +224,13 @@ def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
 class MeterEventsView(APIView):
     @extend_schema(request=MeterEventBatchIn, responses={201: MeterEventBatchOut},
                    summary="Record 1–100 meter events atomically (whole batch validated first; "
-                   "per-meter idempotency keys → created / duplicate / conflict; events for a meterId that names "
+                   "per-meter idempotency keys → created / duplicate (conflict: true if the payload differs); events "
+                   "for a meterId that names "
                    "no meter yet are kept and counted once that meter exists)")
     def post(self, request):
         events = events_parse(body(request))
         results = services.meter_events_record(organization=request.organization, events=events)
-        return Response({"events": [{"id": r.id, "status": r.status} for r in results], "count": len(results)},
+        return Response({"events": [_event_result(r) for r in results], "count": len(results)},
                         status=http.HTTP_201_CREATED)
 
 

@@ -154,7 +154,7 @@ def test_duplicate_without_timestamp_is_still_a_duplicate(api, meter):
 def test_same_key_different_payload_is_conflict_and_does_not_count(api, meter):
     first = post(api, ev(meter, 10, idempotency="k1"))["events"][0]
     body = post(api, ev(meter, 99, idempotency="k1"))
-    assert body["events"][0] == {"id": first["id"], "status": "conflict"}
+    assert body["events"][0] == {"id": first["id"], "status": "duplicate", "conflict": True}
     assert MeterEvent.objects.get().value == 10
     rollup = MeterRollup.objects.get()
     assert (rollup.event_count, rollup.value_sum) == (1, 10)
@@ -165,8 +165,9 @@ def test_same_key_different_payload_is_conflict_and_does_not_count(api, meter):
 def test_any_payload_change_is_a_conflict(api, meter, change):
     if change.get("timestamp") == "__ts__":
         change = {"timestamp": rfc3339(hour_base())}
-    post(api, ev(meter, 1, idempotency="k"))
-    assert post(api, {**ev(meter, 1, idempotency="k"), **change})["events"][0]["status"] == "conflict"
+    first = post(api, ev(meter, 1, idempotency="k"))["events"][0]
+    again = post(api, {**ev(meter, 1, idempotency="k"), **change})["events"][0]
+    assert again == {"id": first["id"], "status": "duplicate", "conflict": True}
 
 
 def test_key_repeated_inside_one_batch(api, meter):
@@ -174,7 +175,8 @@ def test_key_repeated_inside_one_batch(api, meter):
                 ev(meter, 7))
     assert body["count"] == 4
     statuses = [e["status"] for e in body["events"]]
-    assert statuses == ["created", "duplicate", "conflict", "created"]
+    assert statuses == ["created", "duplicate", "duplicate", "created"]
+    assert [e.get("conflict", False) for e in body["events"]] == [False, False, True, False]
     assert body["events"][0]["id"] == body["events"][1]["id"] == body["events"][2]["id"]
     assert MeterEvent.objects.count() == 2
     assert MeterRollup.objects.get().event_count == 2
@@ -183,7 +185,8 @@ def test_key_repeated_inside_one_batch(api, meter):
 def test_mixed_batch_of_new_and_replayed_events(api, meter):
     first = post(api, ev(meter, 1, idempotency="a"))["events"][0]
     body = post(api, ev(meter, 2, idempotency="b"), ev(meter, 1, idempotency="a"), ev(meter, 3, idempotency="a"))
-    assert [e["status"] for e in body["events"]] == ["created", "duplicate", "conflict"]
+    assert [(e["status"], e.get("conflict", False)) for e in body["events"]] == [
+        ("created", False), ("duplicate", False), ("duplicate", True)]
     assert body["events"][1]["id"] == body["events"][2]["id"] == first["id"]
     assert MeterRollup.objects.get().event_count == 2
 
