@@ -203,7 +203,10 @@ def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] 
 
 
 def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
-    invoice = (Invoice.objects.select_for_update().select_related("organization")
+    # of=self: without it the join would lock the organization row FOR UPDATE too, and every ledger insert of
+    # the organization (its FK check takes KEY SHARE on that row) would queue behind this invoice: a
+    # deadlock with an adjustment holding a customer-balance row that finalize then wants.
+    invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
                .filter(organization=organization, public_id=invoice_id).first())
     if invoice is None:
         raise NotFound("invoice not found", param="id")
