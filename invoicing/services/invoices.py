@@ -535,7 +535,8 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
         invoice.status = Invoice.STATUS_OPEN
         invoice.finalized_at = now
         invoice.due_date = now + timedelta(days=organization.invoice_due_days)
-        # Last before commit: the sequence row lock serialises finalizations of the whole organization.
+        # Late: the sequence row lock serialises finalizations of the whole organization; only the
+        # customer-balance row (a previous balance) and the postings come after it (lock order).
         invoice.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_INVOICE)
         invoice.number_str = document_number("INV", invoice.number)
         _previous_balance_collect(invoice, balance_account=balance_account,
