@@ -21,6 +21,11 @@ def amount_paid_counts_everything(apps, schema_editor):
         invoice.save(update_fields=["balance_applied", "deposits_applied", "amount_paid"])
 
 
+def amount_paid_without_credits(apps, schema_editor):
+    Invoice = apps.get_model("invoicing", "Invoice")
+    Invoice.objects.filter(credit_applied__gt=0).update(amount_paid=models.F("amount_paid") - models.F("credit_applied"))
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -70,7 +75,7 @@ class Migration(migrations.Migration):
             name='credit_applied',
             field=models.BigIntegerField(default=0, help_text='paid by credit grants'),
         ),
-        migrations.RunPython(amount_paid_counts_everything, migrations.RunPython.noop),
+        migrations.RunPython(amount_paid_counts_everything, amount_paid_without_credits),
         migrations.AddConstraint(
             model_name='invoice',
             constraint=models.CheckConstraint(condition=models.Q(('amount_paid', django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(django.db.models.expressions.CombinedExpression(models.F('credit_applied'), '+', models.F('balance_applied')), '+', models.F('deposits_applied')), '+', models.F('provider_paid')))), name='invoicing_invoice_paid_breakdown'),
