@@ -221,7 +221,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def amounts(self, obj: Invoice) -> str:
         rows = [("Subtotal", obj.subtotal), ("Discount", -obj.discount), ("Tax", obj.tax),
                 ("Total", obj.total), ("Tax included in lines", obj.tax_inclusive),
-                ("Paid by credits", -obj.credit_applied), ("Paid", -obj.amount_paid),
+                ("Paid by credits", -obj.credit_applied), ("Paid from customer balance", -obj.balance_applied),
+                ("Paid from deposits", -obj.deposits_applied), ("Paid by payment method", -obj.provider_paid),
                 ("Credit notes", -obj.credit_notes_amount), ("Amount due", obj.amount_due)]
         body = format_html_join("", "<tr><th>{}</th><td style='text-align:right'>{}</td></tr>",
                                 ((label, money_display(amount, obj.currency)) for label, amount in rows))

@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from billing_project.core.ids import public_id
 from billing_project.core.models import Organization
@@ -258,9 +258,13 @@ class TaxRate(models.Model):
 class Invoice(models.Model):
     """A bill to one customer in one currency (spec invoicing.md §1).
 
-    ``amount_due = max(0, subtotal − discount + tax − credit_applied − amount_paid − credit_notes_amount)``,
-    recomputed by ``invoicing.services.invoices`` after every change. ``tax`` is the exclusive tax added to
-    the total; ``tax_inclusive`` is the tax already contained in the line amounts (shown, never added)."""
+    ``amount_due = max(0, subtotal − discount + tax − amount_paid − credit_notes_amount)``, recomputed by
+    ``invoicing.services.invoices`` after every change. ``amount_paid`` counts everything collected (the
+    original's meaning); ``credit_applied`` + ``balance_applied`` + ``deposits_applied`` + ``provider_paid``
+    is its breakdown. ``tax`` is the exclusive tax added to the total; ``tax_inclusive`` is the tax already
+    contained in the line amounts (shown, never added). ``previous_balance`` is the amount of the
+    "Previous balance" line (a customer debt moved onto the invoice at finalization): part of the subtotal
+    and the total, never of the discount or tax base nor of revenue."""
 
     STATUS_DRAFT = "draft"
     STATUS_OPEN = "open"
@@ -288,8 +292,14 @@ class Invoice(models.Model):
     tax_inclusive = models.BigIntegerField(default=0)
     tax_country = models.CharField(max_length=2, blank=True, default="")
     tax_state = models.CharField(max_length=10, blank=True, default="")
-    credit_applied = models.BigIntegerField(default=0)
-    amount_paid = models.BigIntegerField(default=0)
+    credit_applied = models.BigIntegerField(default=0, help_text="paid by credit grants")
+    balance_applied = models.BigIntegerField(default=0, help_text="paid from the customer balance")
+    deposits_applied = models.BigIntegerField(default=0, help_text="paid from the wallet's deposits")
+    provider_paid = models.BigIntegerField(default=0, help_text="paid through a payment method")
+    amount_paid = models.BigIntegerField(
+        default=0, help_text="everything collected: credit + balance + deposits + payment method")
+    previous_balance = models.BigIntegerField(
+        default=0, help_text="a negative customer balance collected on this invoice at finalization")
     credit_notes_amount = models.BigIntegerField(default=0, help_text="issued credit notes while open")
     amount_due = models.BigIntegerField(default=0)
     number = models.BigIntegerField(null=True, blank=True)
@@ -313,6 +323,10 @@ class Invoice(models.Model):
                                     name="invoicing_invoice_number_uniq"),
             models.CheckConstraint(condition=Q(amount_due__gte=0), name="invoicing_invoice_due_nonneg"),
             models.CheckConstraint(condition=Q(discount__gte=0), name="invoicing_invoice_discount_nonneg"),
+            models.CheckConstraint(
+                condition=Q(amount_paid=F("credit_applied") + F("balance_applied") + F("deposits_applied")
+                            + F("provider_paid")),
+                name="invoicing_invoice_paid_breakdown"),
         ]
         indexes = [
             models.Index(fields=["organization", "customer", "-id"], name="invoicing_invoice_customer"),
@@ -337,6 +351,8 @@ class InvoiceLineItem(models.Model):
     TYPES = (TYPE_SUBSCRIPTION, TYPE_USAGE, TYPE_ONE_OFF, TYPE_PRORATION)
 
     public_id = models.CharField(max_length=40, unique=True, default=_line_item_id, editable=False)
+    client_id = models.CharField(max_length=255, blank=True, default="",
+                                 help_text="the id the client gave the line; unique within the invoice")
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="line_items")
     type = models.CharField(max_length=16, choices=[(t, t) for t in TYPES], default=TYPE_ONE_OFF)
     description = models.CharField(max_length=500)
@@ -349,13 +365,24 @@ class InvoiceLineItem(models.Model):
     currency = models.CharField(max_length=3)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
+    is_previous_balance = models.BooleanField(
+        default=False, help_text="the customer debt collected on this invoice (added at finalization)")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "client_id"], condition=~Q(client_id=""),
+                                    name="invoicing_line_client_id_uniq"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.description}: {self.amount} {self.currency}"
+
+    @property
+    def display_id(self) -> str:
+        """The id clients see: theirs when they gave one, else the server's."""
+        return self.client_id or self.public_id
 
 
 class InvoiceTaxLine(models.Model):

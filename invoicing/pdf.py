@@ -72,9 +72,10 @@ def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[Inv
     if invoice.tax or any(not t.inclusive for t in tax_lines):
         totals.append(("Tax", money(invoice.tax), False))
     totals.append(("Total", money(invoice.total), True))
+    # amount_paid counts credits too: show credits and the rest of the payments apart, each subtracted once.
     for label, amount in (("Credits applied", invoice.credit_applied),
                           ("Credit notes", invoice.credit_notes_amount),
-                          ("Amount paid", invoice.amount_paid)):
+                          ("Amount paid", invoice.amount_paid - invoice.credit_applied)):
         if amount:
             totals.append((label, money(-amount), False))
 

@@ -355,7 +355,7 @@ _ADJUST_PARAMS = {"customerId": "customer", "amount": "amount", "currency": "cur
 
 class CustomerBalanceAdjustForm(forms.ModelForm):
     """Validates, then makes the adjustment as the form's last validation step, so a refusal by the service
-    (a debit beyond the balance: 409) becomes a field error on the re-rendered form and writes nothing.
+    (e.g. an amount out of range) becomes a field error on the re-rendered form and writes nothing.
     ``save(commit=False)`` returns the service's row. ``actor`` is set by the admin (``ServiceAddMixin``)."""
 
     actor = ""

@@ -1,4 +1,5 @@
-"""Customer balance: stored credit a customer holds, on the ledger (spec invoicing.md §15, weakness 9 fixed).
+"""Customer balance: stored credit a customer holds — or, when negative, money the customer owes — on the
+ledger (spec invoicing.md §15, weakness 9 fixed).
 
 Invariants
 - One credit-normal ``customer_balance`` account per (organization, customer, currency), created on first
@@ -10,8 +11,14 @@ Invariants
   ``CustomerBalanceTransaction`` row, in the same database transaction: the journal and the balance can
   never disagree, and ``ending_balance`` is the balance read under the row lock right after the posting,
   so in id order the journal's ending balances form an exact running sum.
-- Floor: the balance never goes below zero (the account forbids overdraft); a debit beyond it is a 409
-  ``insufficient_customer_balance`` and writes nothing.
+- Sign: positive = credit the customer holds, negative = money the customer owes (the original: no floor).
+  The account is credit-normal; a negative figure is a debit balance on it, i.e. a receivable in substance,
+  posted as Dr customer_balance / Cr balance_adjustments like any debit. The next invoice finalized for
+  that customer and currency collects it (``invoicing.services.invoices.invoice_finalize``: a "Previous
+  balance" line, Dr receivable / Cr customer_balance, so the balance returns to 0 under the same lock).
+- Floor: only manual adjustments (``allow_negative=True``) may take the balance below zero. Every other
+  debit (credit-note voids, collection) stops at zero: beyond it is a 409 ``insufficient_customer_balance``
+  and writes nothing. The ledger account allows a debit balance; this service keeps the floor.
 - Lock order: the caller's source object (invoice, credit note) → the running rows (customer balance,
   and the counter if it is a running account) in ascending id, exactly as ``transaction_post`` takes them.
   Accounts are resolved (possibly INSERTed) before any transaction that holds locks is opened.
@@ -121,14 +128,15 @@ def customer_balance_post(*, organization: Organization, customer: str, currency
                           invoice_id: str = "", credit_note_id: str = "", source_ref: str = "",
                           metadata: dict[str, Any] | None = None, idempotency_key: str | None = None,
                           txn_type: str = BalanceTransaction.TYPE_BALANCE_ADJUSTMENT,
-                          actor: str = "") -> CustomerBalanceTransaction:
+                          actor: str = "", allow_negative: bool = False) -> CustomerBalanceTransaction:
     """Change a customer balance by signed ``amount`` (> 0 credits the customer: Dr counter / Cr balance;
     < 0 debits it: Dr balance / Cr counter) and journal it. The one writer of customer balances.
 
     ``account`` / ``counter``: pre-resolved accounts (resolve them before the caller's transaction; the
     defaults are resolved here and may INSERT). Works standalone or inside the caller's atomic block.
     Locking: the running rows among (balance, counter) in ascending id, held to the end of the caller's
-    transaction. Floor: 409 ``insufficient_customer_balance``, nothing written. Idempotency: a replayed
+    transaction. Floor: unless ``allow_negative``, a debit below zero is a 409 ``insufficient_customer_balance``,
+    nothing written. Idempotency: a replayed
     ``idempotency_key`` returns the original row. Side effects: ``customer_balance.adjusted`` (not on
     replay); an audit record for manual adjustments."""
     amount = _validate_amount(amount)
@@ -171,7 +179,7 @@ def customer_balance_post(*, organization: Organization, customer: str, currency
                                                                  idempotency_key=idempotency_key).exists():
             # Under the balance lock: a concurrent first post with this key has committed (or never will).
             return _replayed(ledger_services.transaction_post(**post))
-        if amount < 0 and row.balance + amount < 0 and not row.allow_negative:
+        if amount < 0 and row.balance + amount < 0 and not allow_negative:
             raise Conflict(f"insufficient customer balance: {max(0, row.balance)} {currency} available, "
                            f"{size} requested", code="insufficient_customer_balance", param="amount")
         txn = ledger_services.transaction_post(**post)
@@ -199,10 +207,11 @@ def customer_balance_adjust(*, organization: Organization, customer: str, amount
                             description: str = "", metadata: dict[str, Any] | None = None, actor: str = "",
                             idempotency_key: str | None = None) -> CustomerBalanceTransaction:
     """A manual adjustment (§15.2): credit (amount > 0) or debit (amount < 0) the customer balance against
-    house ``balance_adjustments``.
+    house ``balance_adjustments``. A debit may take the balance below zero (as in the original): the
+    customer then owes that amount, and the next invoice finalized in that currency collects it.
 
     Validates, resolves the accounts before any lock, then ``customer_balance_post`` (its locking, floor
-    and events). Idempotency: ``idempotency_key`` (namespaced) makes a retry return the first row; the API's
+    and events; no floor). Idempotency: ``idempotency_key`` (namespaced) makes a retry return the first row; the API's
     ``Idempotency-Key`` header is handled by the middleware. Writes an audit record with ``actor``."""
     customer = _validate_customer(customer)
     amount = _validate_amount(amount)
@@ -213,4 +222,5 @@ def customer_balance_adjust(*, organization: Organization, customer: str, amount
         type=CustomerBalanceTransaction.TYPE_ADJUSTMENT, counter=counter, account=account,
         description=description, metadata=metadata,
         idempotency_key=f"customer-balance-adjust:{idempotency_key}" if idempotency_key else None, actor=actor,
+        allow_negative=True,
     )

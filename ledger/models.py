@@ -348,7 +348,10 @@ class CustomerBalanceTransaction(models.Model):
     TYPE_CREDIT_NOTE_VOID = "credit_note_void"
     TYPE_INVOICE_PAYMENT = "invoice_payment"
     TYPE_INVOICE_REFUND = "invoice_refund"
-    TYPES = (TYPE_ADJUSTMENT, TYPE_CREDIT_NOTE, TYPE_CREDIT_NOTE_VOID, TYPE_INVOICE_PAYMENT, TYPE_INVOICE_REFUND)
+    TYPE_APPLIED_TO_INVOICE = "applied_to_invoice"  # a debt (negative balance) moved onto an invoice
+    TYPE_UNAPPLIED_FROM_INVOICE = "unapplied_from_invoice"  # ... and back when that invoice is voided
+    TYPES = (TYPE_ADJUSTMENT, TYPE_CREDIT_NOTE, TYPE_CREDIT_NOTE_VOID, TYPE_INVOICE_PAYMENT, TYPE_INVOICE_REFUND,
+             TYPE_APPLIED_TO_INVOICE, TYPE_UNAPPLIED_FROM_INVOICE)
 
     public_id = models.CharField(max_length=40, unique=True, default=_cbtxn_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -358,7 +361,7 @@ class CustomerBalanceTransaction(models.Model):
     customer = models.CharField(max_length=255)
     currency = models.CharField(max_length=3)
     amount = models.BigIntegerField()
-    type = models.CharField(max_length=20, choices=[(t, t) for t in TYPES])
+    type = models.CharField(max_length=30, choices=[(t, t) for t in TYPES])
     description = models.CharField(max_length=500, blank=True, default="")
     invoice_id = models.CharField(max_length=40, blank=True, default="")
     credit_note_id = models.CharField(max_length=40, blank=True, default="")

@@ -68,7 +68,9 @@ def accounts_resolve(*, organization: Organization, currency: str, customer: str
         if kind == Account.KIND_WALLET:
             defaults["allow_negative"] = settings.LEDGER_USAGE_MAY_OVERDRAW
         if kind == Account.KIND_CUSTOMER_BALANCE:
-            defaults["allow_negative"] = False  # a stored credit never goes below zero
+            # A negative customer balance is a debt (collected on the next invoice); only manual adjustments
+            # may create one: ``customer_balance_services.customer_balance_post`` keeps the floor.
+            defaults["allow_negative"] = True
         if kind == Account.KIND_HOLDS:
             wallet = found.get(Account.KIND_WALLET) or accounts_resolve(
                 organization=organization, currency=currency, customer=customer)[Account.KIND_WALLET]

@@ -1,9 +1,19 @@
 """Invoices: drafts, lines, discounts, tax, finalization, collection, void, write-off (spec invoicing.md).
 
 Invariants
-- ``amount_due = max(0, subtotal − discount + tax − credit_applied − amount_paid − credit_notes_amount)`` after
-  every change, creation included (``invoice_totals_recompute``). ``tax`` is the exclusive tax added to the total;
-  inclusive tax is inside the line amounts and kept in ``tax_inclusive``. A void invoice owes nothing.
+- ``amount_due = max(0, subtotal − discount + tax − amount_paid − credit_notes_amount)`` after every change,
+  creation included (``invoice_totals_recompute``). ``amount_paid`` counts everything collected (credits,
+  customer balance, deposits, payment method: the original's meaning); ``credit_applied``, ``balance_applied``,
+  ``deposits_applied`` and ``provider_paid`` are its breakdown (a check constraint keeps the sum). ``tax`` is
+  the exclusive tax added to the total; inclusive tax is inside the line amounts and kept in
+  ``tax_inclusive``. A void invoice owes nothing.
+- Previous balance: at finalization, under the invoice, sequence and customer-balance locks, a negative
+  customer balance in the invoice's currency (money the customer owes) becomes a "Previous balance" line and
+  the balance returns to 0 in the same transaction (Dr receivable / Cr customer_balance). That line is part
+  of the subtotal and the total, never of the discount or tax base nor of revenue; voiding the open invoice
+  gives the debt back to the customer balance.
+- Line ids: a client-supplied ``id`` is kept (unique within the invoice: 400 naming ``lineItems[k].id``);
+  other lines get a server id. A line is found for removal by either.
 - Only drafts change their lines, discount or tax (409 otherwise). Every mutation locks the invoice row
   first; lock order: invoice → document sequence → ledger (grants → running rows).
 - Finalization assigns the next gap-free number ``INV-0001`` per organization in the same transaction,
@@ -26,6 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing_project.core import services as core_services
@@ -54,6 +65,7 @@ MAX_LINES = 500
 @dataclass(frozen=True)
 class LineInput:
     description: str
+    id: str = ""
     amount: int = 0
     quantity: int = 0
     unit_price: int = 0
@@ -93,7 +105,7 @@ def _lines_forget(invoice: Invoice) -> None:
 # --- rendering ---------------------------------------------------------------------------------------
 
 def line_item_data(line: InvoiceLineItem) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": line.public_id, "type": line.type, "description": line.description}
+    data: dict[str, Any] = {"id": line.display_id, "type": line.type, "description": line.description}
     if line.meter_id:
         data["meterId"] = line.meter_id
     if line.quantity:
@@ -134,6 +146,10 @@ def invoice_data(invoice: Invoice) -> dict[str, Any]:
         "discountName": invoice.discount_name,
         "total": invoice.total,
         "creditApplied": invoice.credit_applied,
+        "customerBalanceApplied": invoice.balance_applied,
+        "depositsApplied": invoice.deposits_applied,
+        "providerPaid": invoice.provider_paid,
+        "previousBalance": invoice.previous_balance,
         "creditNotesAmount": invoice.credit_notes_amount,
         "amountDue": invoice.amount_due,
         "amountPaid": invoice.amount_paid,
@@ -188,6 +204,9 @@ def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] 
 
 
 def _locked(*, organization: Organization, invoice_id: str) -> Invoice:
+    # of=self: without it the join would lock the organization row FOR UPDATE too, and every ledger insert of
+    # the organization (its FK check takes KEY SHARE on that row) would queue behind this invoice: a
+    # deadlock with an adjustment holding a customer-balance row that finalize then wants.
     invoice = (Invoice.objects.select_for_update(of=("self",)).select_related("organization")
                .filter(organization=organization, public_id=invoice_id).first())
     if invoice is None:
@@ -238,16 +257,18 @@ def _check_int64(value: int, param: str) -> None:
 
 
 def line_amount(*, amount: int, quantity: int, unit_price: int) -> int:
-    """A line's amount as given; 0 with a positive quantity and unit price becomes their product (the
-    original's rule, shared by invoice and credit-note lines)."""
-    if amount == 0 and quantity > 0 and unit_price > 0:
+    """A line's amount as given; 0 with a positive quantity and a non-zero unit price becomes their product
+    (shared by invoice and credit-note lines). The original multiplies only a positive unit price and
+    stores 0 for a negative one; we keep the product, a credit line (issue 9b): never a silent 0."""
+    if amount == 0 and quantity > 0 and unit_price != 0:
         return quantity * unit_price
     return amount
 
 
 def _line_amount(line: LineInput, param: str) -> int:
     amount = line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
-    _check_int64(amount, f"{param}.amount")
+    prefix = f"{param}." if param != "body" else ""
+    _check_int64(amount, f"{prefix}unitPrice" if line.amount == 0 else f"{prefix}amount")
     return amount
 
 
@@ -261,7 +282,15 @@ def _line_type(line: LineInput) -> str:
     return InvoiceLineItem.TYPE_ONE_OFF
 
 
-def _build_line(invoice: Invoice, line: LineInput, param: str) -> InvoiceLineItem:
+def _build_line(invoice: Invoice, line: LineInput, param: str, taken_ids: set[str]) -> InvoiceLineItem:
+    """Validate one line and build it (unsaved). ``taken_ids``: the ids already used on the invoice (client
+    and server ids); a client id is added to it."""
+    if line.id:
+        if line.id in taken_ids:
+            id_param = f"{param}.id" if param != "body" else "id"
+            raise ValidationError(f"{id_param} {line.id!r} is already used by another line of this invoice",
+                                  param=id_param)
+        taken_ids.add(line.id)
     if not line.description.strip():
         raise ValidationError(f"{param}.description is required" if param != "body" else "description is required",
                               param=f"{param}.description" if param != "body" else "description")
@@ -270,15 +299,17 @@ def _build_line(invoice: Invoice, line: LineInput, param: str) -> InvoiceLineIte
     if line.currency and line.currency != invoice.currency:
         raise ValidationError(f"{param}.currency must be the invoice's currency ({invoice.currency})",
                               param=f"{param}.currency")
-    return InvoiceLineItem(invoice=invoice, type=_line_type(line), description=line.description.strip(),
+    return InvoiceLineItem(invoice=invoice, client_id=line.id, type=_line_type(line),
+                           description=line.description.strip(),
                            meter_id=line.meter_id, quantity=line.quantity, unit_price=line.unit_price,
                            plan_id=line.plan_id, plan_name=line.plan_name, amount=_line_amount(line, param),
                            currency=invoice.currency, period_start=line.period_start, period_end=line.period_end)
 
 
 def _discount_for(invoice: Invoice) -> int:
-    """Percentage discounts are recomputed from the subtotal; absolute ones re-capped (weakness 6)."""
-    base = max(0, invoice.subtotal)
+    """Percentage discounts are recomputed from the subtotal; absolute ones re-capped (weakness 6). The
+    previous balance is not discounted."""
+    base = max(0, invoice.subtotal - invoice.previous_balance)
     if invoice.discount_bp is not None:
         exact = Decimal(base) * Decimal(invoice.discount_bp) / Decimal(10_000)
         return min(base, round_minor(exact, invoice.currency))
@@ -297,7 +328,7 @@ def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
         InvoiceTaxLine.objects.filter(invoice=invoice).delete()
         rates = tax_selectors.tax_rates_for_address(organization=invoice.organization, country=invoice.tax_country,
                                                     state=invoice.tax_state)
-        result = tax_engine.tax_compute(base=invoice.subtotal - invoice.discount,
+        result = tax_engine.tax_compute(base=invoice.subtotal - invoice.previous_balance - invoice.discount,
                                         rates=[tax_engine.rate_spec(r) for r in rates])
         invoice.tax, invoice.tax_inclusive = result.exclusive, result.inclusive
         by_pk = {rate.pk: rate for rate in rates}
@@ -310,8 +341,7 @@ def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
     if invoice.status == Invoice.STATUS_VOID:
         invoice.amount_due = 0
         return
-    invoice.amount_due = max(0, invoice.total - invoice.credit_applied - invoice.amount_paid
-                             - invoice.credit_notes_amount)
+    invoice.amount_due = max(0, invoice.total - invoice.amount_paid - invoice.credit_notes_amount)
 
 
 def _actor_audit(invoice: Invoice, *, actor: str, action: str, reason: str, data: dict[str, Any]) -> None:
@@ -325,7 +355,8 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
                    subscription_id: str = "", period_start: datetime | None = None,
                    period_end: datetime | None = None, lines: Sequence[LineInput] = (),
                    metadata: dict[str, Any] | None = None) -> Invoice:
-    """Create a draft with server-generated line ids; totals (amount due included) are computed at once.
+    """Create a draft; lines keep a client-supplied ``id`` (unique within the invoice, else 400 naming
+    ``lineItems[k].id``), the others get a server id. Totals (amount due included) are computed at once.
     Emits ``invoice.created``."""
     customer = (customer or "").strip()
     if not customer:
@@ -338,7 +369,8 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
         invoice = Invoice(organization=organization, customer=customer, currency=currency,
                           customer_email=customer_email, subscription_id=subscription_id, period_start=period_start,
                           period_end=period_end, metadata=metadata or {})
-        built = [_build_line(invoice, line, f"lineItems[{i}]") for i, line in enumerate(lines)]
+        taken: set[str] = set()
+        built = [_build_line(invoice, line, f"lineItems[{i}]", taken) for i, line in enumerate(lines)]
         invoice.save()
         InvoiceLineItem.objects.bulk_create(built)
         invoice.__dict__["_lines_cache"] = built
@@ -350,12 +382,14 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
 
 
 def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineInput) -> Invoice:
-    """Add one line to a draft (409 otherwise); totals and tax are recomputed. Emits ``invoice.updated``."""
+    """Add one line to a draft (409 otherwise); a client ``id`` already used on the invoice is a 400 naming
+    ``id``. Totals and tax are recomputed. Emits ``invoice.updated``."""
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _require_draft(invoice, "can only add line items to draft invoices")
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
-        _build_line(invoice, line, "body").save()
+        taken = {i for line_ in _lines_of(invoice) for i in (line_.public_id, line_.client_id) if i}
+        _build_line(invoice, line, "body", taken).save()
         _lines_forget(invoice)
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
@@ -364,11 +398,13 @@ def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineI
 
 
 def invoice_line_remove(*, organization: Organization, invoice_id: str, line_id: str) -> Invoice:
-    """Remove one line from a draft; the discount is re-capped and the tax recomputed."""
+    """Remove one line from a draft, found by its client id or its server id; the discount is re-capped and
+    the tax recomputed."""
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _require_draft(invoice, "can only remove line items from draft invoices")
-        deleted, _ = InvoiceLineItem.objects.filter(invoice=invoice, public_id=line_id).delete()
+        deleted, _ = InvoiceLineItem.objects.filter(Q(public_id=line_id) | Q(client_id=line_id),
+                                                    invoice=invoice).delete()
         if not deleted:
             raise NotFound("line item not found", param="itemId")
         _lines_forget(invoice)
@@ -442,19 +478,55 @@ def _ledger_accounts(invoice: Invoice, *house_kinds: str) -> dict[str, Account]:
 
 
 def _revenue_amount(invoice: Invoice) -> int:
-    return invoice.subtotal - invoice.discount - invoice.tax_inclusive
+    return invoice.subtotal - invoice.previous_balance - invoice.discount - invoice.tax_inclusive
+
+
+PREVIOUS_BALANCE_DESCRIPTION = "Previous balance"
+
+
+def _previous_balance_collect(invoice: Invoice, *, balance_account: Account | None, receivable: Account) -> None:
+    """Move what the customer owes (a negative customer balance in the invoice's currency) onto the invoice
+    being finalized: a "Previous balance" line and Dr receivable / Cr customer_balance, so the balance is 0.
+
+    Caller: ``invoice_finalize``, inside its transaction, holding the invoice and sequence locks. Locking:
+    the customer-balance row (read and posted under it, so a concurrent adjustment lands entirely before or
+    after). Idempotency: one posting per invoice (key ``invoice-previous-balance:<id>``)."""
+    if balance_account is None:
+        return
+    balance = Account.objects.select_for_update().filter(pk=balance_account.pk).values_list("balance",
+                                                                                           flat=True).get()
+    if balance >= 0:
+        return
+    owed = -balance
+    line = InvoiceLineItem.objects.create(invoice=invoice, type=InvoiceLineItem.TYPE_ONE_OFF,
+                                          description=PREVIOUS_BALANCE_DESCRIPTION, amount=owed,
+                                          currency=invoice.currency, is_previous_balance=True)
+    _lines_of(invoice).append(line)
+    invoice.previous_balance += owed
+    invoice_totals_recompute(invoice, retax=False)
+    customer_balance_services.customer_balance_post(
+        organization=invoice.organization, customer=invoice.customer, currency=invoice.currency, amount=owed,
+        type=CustomerBalanceTransaction.TYPE_APPLIED_TO_INVOICE, counter=receivable, account=balance_account,
+        description=f"Applied to invoice {invoice.number_str}", invoice_id=invoice.public_id,
+        idempotency_key=f"invoice-previous-balance:{invoice.public_id}",
+        txn_type=BalanceTransaction.TYPE_INVOICE_FINALIZE)
 
 
 def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
                      now: datetime | None = None) -> Invoice:
     """draft → open: recompute and freeze the tax, assign the next ``INV-`` number (gap-free, under the
-    sequence row lock), set the due date, post the receivable, then the credit notes issued on the draft.
+    sequence row lock), set the due date, post the receivable, collect a negative customer balance as a
+    "Previous balance" line (the balance returns to 0), then post the credit notes issued on the draft.
     409 unless draft; 409 for a negative total or for credit notes above the total.
-    Emits ``invoice.finalized``; writes an audit record."""
+    Lock order: invoice → invoice sequence → customer balance. Emits ``invoice.finalized``; writes an audit
+    record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
     _finalize_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
+    # Found, never created: a customer who never had a balance owes nothing.
+    balance_account = Account.objects.filter(organization=organization, kind=Account.KIND_CUSTOMER_BALANCE,
+                                             customer=invoice.customer, currency=invoice.currency).first()
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _finalize_guard(invoice)
@@ -465,14 +537,18 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
         invoice.status = Invoice.STATUS_OPEN
         invoice.finalized_at = now
         invoice.due_date = now + timedelta(days=organization.invoice_due_days)
-        # Last before commit: the sequence row lock serialises finalizations of the whole organization.
+        # Late: the sequence row lock serialises finalizations of the whole organization; only the
+        # customer-balance row (a previous balance) and the postings come after it (lock order).
         invoice.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_INVOICE)
         invoice.number_str = document_number("INV", invoice.number)
+        _previous_balance_collect(invoice, balance_account=balance_account,
+                                  receivable=accounts[Account.KIND_RECEIVABLE])
         invoice.save()
-        if invoice.total > 0:
+        billed = invoice.total - invoice.previous_balance  # the previous balance is posted on its own
+        if billed > 0:
             ledger_services.transaction_post(
                 organization=organization, type=BalanceTransaction.TYPE_INVOICE_FINALIZE,
-                currency=invoice.currency, amount=invoice.total,
+                currency=invoice.currency, amount=billed,
                 legs=invoice_postings.invoice_finalize(
                     receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
                     tax_payable=accounts[Account.KIND_TAX_PAYABLE], revenue_amount=_revenue_amount(invoice),
@@ -533,7 +609,10 @@ def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
             invoice.status = Invoice.STATUS_PAID
             invoice.paid_at = now
             invoice.credit_applied += result.credit_used
-            invoice.amount_paid += result.balance_used + result.wallet_used + result.provider_used
+            invoice.balance_applied += result.balance_used
+            invoice.deposits_applied += result.wallet_used
+            invoice.provider_paid += result.provider_used
+            invoice.amount_paid += result.amount_charged  # everything collected, credits included
             invoice.payment_ref = result.provider_ref
             only_credits = result.credit_used > 0 and result.amount_charged == result.credit_used
             invoice.payment_method = "credit" if only_credits else ("card" if result.provider_used else "balance")
@@ -553,31 +632,45 @@ def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
 def invoice_void(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
                  now: datetime | None = None) -> Invoice:
     """draft | open → void. For an open invoice the finalization posting is reversed (less what credit
-    notes already took off the receivable) and anything already paid is credited to the customer balance.
-    409 otherwise. Emits ``invoice.voided``; writes an audit record."""
+    notes already took off the receivable), a previous balance it carried goes back to the customer balance
+    (owed again, less what credit notes forgave) and anything already paid is credited to the customer
+    balance. 409 otherwise. Emits ``invoice.voided``; writes an audit record."""
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
     _void_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
     accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
-    if invoice.status == Invoice.STATUS_OPEN and invoice.credit_applied + invoice.amount_paid > 0:
+    if invoice.status == Invoice.STATUS_OPEN and invoice.amount_paid + invoice.previous_balance > 0:
         customer_balance_services.customer_balance_account(organization=organization, customer=invoice.customer,
                                                            currency=invoice.currency)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _void_guard(invoice)
         previous_status = invoice.status
-        if previous_status == Invoice.STATUS_OPEN and invoice.total > 0:
+        billed = invoice.total - invoice.previous_balance
+        # Credit notes lower the billed part first; only what exceeds it forgave part of the previous balance.
+        notes_on_billed = min(invoice.credit_notes_amount, max(0, billed))
+        if previous_status == Invoice.STATUS_OPEN and billed > 0:
             ledger_services.transaction_post(
                 organization=organization, type=BalanceTransaction.TYPE_INVOICE_VOID, currency=invoice.currency,
-                amount=invoice.total,
+                amount=billed,
                 legs=invoice_postings.invoice_void(
                     receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
                     tax_payable=accounts[Account.KIND_TAX_PAYABLE], credit_notes=accounts[Account.KIND_CREDIT_NOTES],
                     revenue_amount=_revenue_amount(invoice), tax_amount=invoice.tax + invoice.tax_inclusive,
-                    credit_notes_amount=invoice.credit_notes_amount),
+                    credit_notes_amount=notes_on_billed),
                 customer=invoice.customer, idempotency_key=f"invoice-void:{invoice.public_id}",
                 notes=f"Void of invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
-            paid = invoice.credit_applied + invoice.amount_paid
+        owed_again = invoice.previous_balance - (invoice.credit_notes_amount - notes_on_billed)
+        if previous_status == Invoice.STATUS_OPEN and owed_again > 0:
+            customer_balance_services.customer_balance_post(
+                organization=organization, customer=invoice.customer, currency=invoice.currency,
+                amount=-owed_again, type=CustomerBalanceTransaction.TYPE_UNAPPLIED_FROM_INVOICE,
+                counter=accounts[Account.KIND_RECEIVABLE],
+                description=f"Previous balance of voided invoice {invoice.number_str}", invoice_id=invoice.public_id,
+                idempotency_key=f"invoice-void-previous-balance:{invoice.public_id}",
+                txn_type=BalanceTransaction.TYPE_INVOICE_VOID, allow_negative=True)
+        if previous_status == Invoice.STATUS_OPEN:
+            paid = invoice.amount_paid
             if paid > 0:
                 customer_balance_services.customer_balance_post(
                     organization=organization, customer=invoice.customer, currency=invoice.currency, amount=paid,

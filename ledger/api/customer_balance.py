@@ -1,12 +1,12 @@
 """Customer balance over HTTP (spec invoicing.md §15, weakness 9 fixed): parse, call one service or selector,
-render. Reads never write; currencies are normalised (``USD`` = ``usd``); an adjustment answers 201."""
+render. Reads never write; currencies are normalised (``USD`` = ``usd``); an adjustment answers 200 (as the
+original) and may take the balance below zero (money owed, collected on the next invoice finalized)."""
 
 from __future__ import annotations
 
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework import status as http
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,7 +26,7 @@ CUSTOMER_ID_Q = OpenApiParameter("customerId", str, required=False,
 class CustomerBalanceOut(serializers.Serializer):
     customerId = serializers.CharField()
     currency = serializers.CharField()
-    balance = serializers.IntegerField(help_text="minor units; positive = credit the customer holds")
+    balance = serializers.IntegerField(help_text="minor units; positive = credit the customer holds, negative = owed")
 
 
 class CustomerBalanceAdjustmentIn(serializers.Serializer):
@@ -75,8 +75,9 @@ class CustomerBalanceView(APIView):
 
 
 class CustomerBalanceAdjustmentsView(APIView):
-    @extend_schema(request=CustomerBalanceAdjustmentIn, responses={201: BalanceTransactionOut},
-                   summary="Credit or debit a customer balance (never below zero: 409)")
+    @extend_schema(request=CustomerBalanceAdjustmentIn, responses={200: BalanceTransactionOut},
+                   summary="Credit or debit a customer balance (a debit may go below zero: money owed, "
+                           "collected on the next invoice finalized)")
     def post(self, request):
         v = validated(CustomerBalanceAdjustmentIn, body(request))
         actor = api_actor(request)
@@ -84,8 +85,7 @@ class CustomerBalanceAdjustmentsView(APIView):
             organization=request.organization, customer=v["customerId"], amount=v["amount"],
             currency=v["currency"], description=v["description"], metadata=v["metadata"], actor=actor,
         )
-        return Response(customer_balance_services.customer_balance_transaction_data(cbt),
-                        status=http.HTTP_201_CREATED)
+        return Response(customer_balance_services.customer_balance_transaction_data(cbt))
 
 
 class BalanceTransactionsView(APIView):

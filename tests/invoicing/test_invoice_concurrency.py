@@ -1,5 +1,6 @@
 """Invoices under concurrency on real PostgreSQL: one payment per invoice, pay racing void ends in one
-consistent outcome, and finalization numbers stay gap-free and unique."""
+consistent outcome, finalization numbers stay gap-free and unique, and adjustments racing a finalize that
+collects a negative customer balance are collected exactly once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from invoicing.models import Invoice
 from invoicing.services import invoices as svc
 from invoicing.services.invoices import LineInput
 from ledger import credit_services, selectors
+from ledger import customer_balance_services as cbs
 from ledger import services as ledger_services
-from ledger.models import BalanceTransaction, CreditGrant
+from ledger.models import BalanceTransaction, CreditGrant, CustomerBalanceTransaction
 from tests.threads import run_threads
 from webhooks.models import BillingEvent
 
@@ -87,3 +89,39 @@ def test_concurrent_finalizations_number_gap_free(org_acme):
     assert numbers == list(range(1, 25))
     assert sorted(Invoice.objects.values_list("number_str", flat=True))[:2] == ["INV-0001", "INV-0002"]
     assert selectors.ledger_audit().ok
+
+
+def test_adjustments_racing_a_finalize_are_collected_exactly_once(org_acme):
+    """A finalize collecting a negative customer balance races adjustments of that balance: each adjustment
+    lands entirely before the finalize (collected on the invoice) or after it (left on the balance)."""
+    cbs.customer_balance_adjust(organization=org_acme, customer=USER, amount=-1_000)
+    for round_ in range(3):
+        start = selectors.customer_balance_get(organization=org_acme, customer=USER, currency="usd")
+        invoice = svc.invoice_create(organization=org_acme, customer=USER,
+                                     lines=[LineInput(description=f"round {round_}", amount=500)])
+
+        def act(i, invoice_id=invoice.public_id):
+            if i == 0:
+                return svc.invoice_finalize(organization=org_acme, invoice_id=invoice_id)
+            return sum(cbs.customer_balance_adjust(organization=org_acme, customer=USER,
+                                                   amount=(-13 if n % 3 else 7)).amount for n in range(4))
+
+        outcomes = _run(8, act)
+        adjusted = sum(outcomes[1:])
+        final = Invoice.objects.get(pk=invoice.pk)
+        balance = selectors.customer_balance_get(organization=org_acme, customer=USER, currency="usd")
+        # Nothing lost, nothing counted twice: what was owed is either on the invoice or still on the balance.
+        assert balance - final.previous_balance == start + adjusted
+        assert final.previous_balance >= 0 and final.amount_due == 500 + final.previous_balance
+        assert final.line_items.filter(is_previous_balance=True).count() == (1 if final.previous_balance else 0)
+        applied = CustomerBalanceTransaction.objects.filter(invoice_id=invoice.public_id, type="applied_to_invoice")
+        assert [(t.amount, t.ending_balance) for t in applied] == (
+            [(final.previous_balance, 0)] if final.previous_balance else [])
+        rows = list(CustomerBalanceTransaction.objects.filter(organization=org_acme, customer=USER)
+                    .order_by("pk").values_list("amount", "ending_balance"))
+        running = 0
+        for amount, ending in rows:  # the journal is an exact running sum, in commit order
+            running += amount
+            assert ending == running
+        assert running == balance
+        assert selectors.ledger_audit().ok

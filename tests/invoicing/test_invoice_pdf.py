@@ -139,11 +139,12 @@ def test_closed_statuses_carry_a_badge(org_acme, status, badge, stamp):
 
 def test_paid_invoice_shows_payments_and_credits(org_acme):
     text = _render(_invoice(org_acme, status=Invoice.STATUS_PAID, paid_at=datetime(2025, 2, 10, tzinfo=UTC),
-                            credit_applied=23456, credit_notes_amount=1000, amount_paid=99000, amount_due=0))
+                            credit_applied=23456, deposits_applied=99000, credit_notes_amount=1000,
+                            amount_paid=23456 + 99000, amount_due=0))
 
     assert "Credits applied" in text and "-$234.56" in text
     assert "Credit notes" in text and "-$10.00" in text
-    assert "Amount paid" in text and "-$990.00" in text
+    assert "Amount paid" in text and "-$990.00" in text  # the part not paid by credits
     assert "Paid on" in text and "2025-02-10" in text
     assert re.search(r"Amount due\s*\$0\.00", text)
 

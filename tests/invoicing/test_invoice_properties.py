@@ -1,5 +1,5 @@
 """Hypothesis over the invoice services on real PostgreSQL: for random lines, discounts, tax rates and funding,
-``subtotal − discount + tax − creditApplied − amountPaid − creditNotes = amountDue`` to the minor unit, never
+``subtotal − discount + tax − amountPaid − creditNotes = amountDue`` to the minor unit, never
 negative; a failed collection consumes nothing; a paid invoice was paid exactly; the ledger audits clean."""
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ lines_st = st.lists(st.integers(min_value=-2_000, max_value=1_000_000), min_size
 discount_st = st.one_of(st.none(), st.tuples(st.just("amount"), st.integers(1, 2_000_000)),
                         st.tuples(st.just("bp"), st.integers(1, 10_000)))
 rates_st = st.lists(st.tuples(st.integers(0, 3_000), st.booleans(), st.sampled_from(["", "CA"])), max_size=3)
+owed_st = st.integers(0, 300_000)  # a negative customer balance before finalization (money owed)
 funding_st = st.tuples(st.integers(0, 1_500_000), st.integers(0, 500_000), st.integers(0, 500_000))
 
 
 def _identity(invoice: Invoice) -> int:
-    return max(0, invoice.subtotal - invoice.discount + invoice.tax - invoice.credit_applied - invoice.amount_paid
-               - invoice.credit_notes_amount)
+    assert invoice.amount_paid == (invoice.credit_applied + invoice.balance_applied + invoice.deposits_applied
+                                   + invoice.provider_paid)
+    return max(0, invoice.subtotal - invoice.discount + invoice.tax - invoice.amount_paid - invoice.credit_notes_amount)
 
 
 def _funds(org, customer: str) -> tuple[int, int, int]:
@@ -42,8 +44,8 @@ def _funds(org, customer: str) -> tuple[int, int, int]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(amounts=lines_st, discount=discount_st, rates=rates_st, funding=funding_st)
-def test_amount_due_identity_and_all_or_nothing_collection(org_acme, amounts, discount, rates, funding):
+@given(amounts=lines_st, discount=discount_st, rates=rates_st, owed=owed_st, funding=funding_st)
+def test_amount_due_identity_and_all_or_nothing_collection(org_acme, amounts, discount, rates, owed, funding):
     n = next(_customers)
     customer = f"prop/{n}"
     country = chr(65 + n // 26 % 26) + chr(65 + n % 26)  # a fresh "country" per example: rates do not pile up
@@ -65,8 +67,15 @@ def test_amount_due_identity_and_all_or_nothing_collection(org_acme, amounts, di
     assert invoice.subtotal - invoice.discount + invoice.tax == invoice.total
     if invoice.total < 0:
         return  # cannot be finalized (covered by the API tests)
+    own_total, own_discount, own_tax = invoice.total, invoice.discount, invoice.tax
+    if owed:
+        customer_balance_services.customer_balance_adjust(organization=org_acme, customer=customer, amount=-owed)
     invoice = svc.invoice_finalize(organization=org_acme, invoice_id=invoice.public_id)
     assert invoice.amount_due == _identity(invoice) == invoice.total
+    # The debt is collected on this invoice, never discounted or taxed, and the balance is back to 0.
+    assert (invoice.previous_balance, invoice.total) == (owed, own_total + owed)
+    assert (invoice.discount, invoice.tax) == (own_discount, own_tax)
+    assert _funds(org_acme, customer)[1] == 0
 
     grant, balance, deposit = funding
     if grant:
@@ -81,7 +90,7 @@ def test_amount_due_identity_and_all_or_nothing_collection(org_acme, amounts, di
     assert invoice.amount_due == _identity(invoice) >= 0
     if result.success:
         assert invoice.status == Invoice.STATUS_PAID and invoice.amount_due == 0
-        assert invoice.credit_applied + invoice.amount_paid == invoice.total
+        assert invoice.amount_paid == invoice.total  # credits included (the original's amountPaid)
         assert sum(before) - sum(after) == invoice.total
         # the waterfall order: credits first, then the customer balance, then deposits
         assert result.credit_used == min(before[0], invoice.total)

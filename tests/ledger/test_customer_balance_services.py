@@ -42,7 +42,8 @@ def test_post_with_a_counter_account(org_acme):
     assert (cbt.amount, cbt.ending_balance, cbt.type, cbt.invoice_id) == (800, 800, "invoice_refund", "in_1")
     assert legs(cbt) == {("receivable", "debit", 800), ("customer_balance", "credit", 800)}
     assert cbt.transaction.type == "invoice_void" and cbt.transaction.amount == 800
-    assert cbt.account.kind == Account.KIND_CUSTOMER_BALANCE and not cbt.account.allow_negative
+    # The ledger allows a debit balance (money owed); customer_balance_post keeps the floor (see below).
+    assert cbt.account.kind == Account.KIND_CUSTOMER_BALANCE and cbt.account.allow_negative
 
     spent = cbs.customer_balance_post(
         organization=org_acme, customer=ALICE, currency="usd", amount=-300,
@@ -67,15 +68,27 @@ def test_default_counter_is_house_balance_adjustments_and_audited(org_acme):
     assert (audit.actor, audit.object_id, audit.data["endingBalance"]) == ("staff:ann", cbt.public_id, 120)
 
 
-def test_negative_floor_is_409_and_leaves_nothing_written(org_acme):
+def test_floor_is_409_and_leaves_nothing_written_except_for_manual_adjustments(org_acme):
+    ar = receivable(org_acme)
     cbs.customer_balance_adjust(organization=org_acme, customer=ALICE, amount=100)
     before = counts()
     with pytest.raises(Conflict) as exc:
-        cbs.customer_balance_adjust(organization=org_acme, customer=ALICE, amount=-101)
+        cbs.customer_balance_post(organization=org_acme, customer=ALICE, currency="usd", amount=-101,
+                                  type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE_VOID, counter=ar)
     assert exc.value.code == "insufficient_customer_balance" and exc.value.status == 409
     assert exc.value.message == "insufficient customer balance: 100 usd available, 101 requested"
     assert counts() == before
     assert selectors.customer_balance_get(organization=org_acme, customer=ALICE, currency="usd") == 100
+    # A manual adjustment may go below zero: the customer then owes the difference.
+    owed = cbs.customer_balance_adjust(organization=org_acme, customer=ALICE, amount=-101)
+    assert (owed.amount, owed.ending_balance) == (-101, -1)
+    assert legs(owed) == {("customer_balance", "debit", 101), ("balance_adjustments", "credit", 101)}
+    assert selectors.customer_balance_get(organization=org_acme, customer=ALICE, currency="usd") == -1
+    # Below zero, every other debit is refused with nothing available.
+    with pytest.raises(Conflict, match="insufficient customer balance: 0 usd available, 5 requested"):
+        cbs.customer_balance_post(organization=org_acme, customer=ALICE, currency="usd", amount=-5,
+                                  type=CustomerBalanceTransaction.TYPE_CREDIT_NOTE_VOID, counter=ar)
+    assert selectors.ledger_audit().ok
 
 
 def test_floor_inside_a_callers_transaction_rolls_back_only_if_the_caller_lets_it(org_acme):
