@@ -56,11 +56,18 @@ def allocate(total: int, weights: Sequence[int]) -> list[int]:
     return quotients
 
 
-def line_shares(amounts: Sequence[int], *, discount: int, tax: int, amount_due: int) -> list[LineShare]:
+def line_shares(amounts: Sequence[int], *, discount: int, tax: int, amount_due: int,
+                exempt: Sequence[bool] | None = None) -> list[LineShare]:
     """Each line's discount, tax and credited share and its net due (see the module docstring).
 
+    ``exempt`` marks lines that bear no discount and no tax (a "Previous balance" line: money owed from
+    before, outside the discount and tax bases): stages 1–2 are split over the other lines only, and the
+    amount due (stage 3) over every line pro rata by its stage-2 amount.
     ``amount_due`` is split exactly when some line is positive; an invoice without a positive line has
     nothing to split over and every share is 0 (its amount due, if any, is not attributable to a line)."""
+    flags = list(exempt) if exempt is not None else [False] * len(amounts)
+    if any(flags):
+        return _line_shares_exempt(amounts, flags, discount=discount, tax=tax, amount_due=amount_due)
     weights = [max(0, a) for a in amounts]
     if not any(weights):
         return [LineShare(amount=a, discount=max(0, a), tax=0, credited=0, net_due=0) for a in amounts]
@@ -72,3 +79,22 @@ def line_shares(amounts: Sequence[int], *, discount: int, tax: int, amount_due: 
     stage3 = allocate(due, weights)
     return [LineShare(amount=a, discount=w - s1, tax=s2 - s1, credited=s2 - s3, net_due=s3)
             for a, w, s1, s2, s3 in zip(amounts, weights, stage1, stage2, stage3, strict=True)]
+
+
+def _line_shares_exempt(amounts: Sequence[int], flags: Sequence[bool], *, discount: int, tax: int,
+                        amount_due: int) -> list[LineShare]:
+    index = [i for i, flag in enumerate(flags) if not flag]
+    inner = line_shares([amounts[i] for i in index], discount=discount, tax=tax, amount_due=0)
+    stage2 = [max(0, a) for a in amounts]  # exempt lines keep their whole amount through stages 1–2
+    for i, share in zip(index, inner, strict=True):
+        stage2[i] = share.amount - share.discount + share.tax if share.amount > 0 else 0
+    due = min(max(0, amount_due), sum(stage2))
+    stage3 = allocate(due, stage2) if any(stage2) else [0] * len(amounts)
+    shares: list[LineShare] = []
+    inner_by_index = dict(zip(index, inner, strict=True))
+    for i, a in enumerate(amounts):
+        own = inner_by_index.get(i)
+        discount_share, tax_share = (own.discount, own.tax) if own is not None else (0, 0)
+        shares.append(LineShare(amount=a, discount=discount_share, tax=tax_share,
+                                credited=stage2[i] - stage3[i], net_due=stage3[i]))
+    return shares

@@ -570,7 +570,8 @@ def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
     pro rata by line amount, largest remainder) as a charge for its meter, everything else unrestricted."""
     lines = _lines_of(invoice)
     shares = allocation.line_shares([line.amount for line in lines], discount=invoice.discount,
-                                    tax=invoice.tax, amount_due=amount)
+                                    tax=invoice.tax, amount_due=amount,
+                                    exempt=[line.is_previous_balance for line in lines])
     by_meter: dict[str, int] = {}
     for line, share in zip(lines, shares, strict=True):
         if line.meter_id and share.net_due > 0:

@@ -67,6 +67,40 @@ def test_no_positive_line_has_nothing_to_split():
     assert [s.net_due for s in line_shares([-5, 0], discount=0, tax=0, amount_due=0)] == [0, 0]
 
 
+def test_a_previous_balance_line_bears_no_discount_and_no_tax():
+    # usage 1000 + flat fee 1000, 50 % off (1000), tax 100, previous balance 600 owed: due 1700
+    shares = line_shares([1_000, 1_000, 600], discount=1_000, tax=100, amount_due=1_700,
+                         exempt=[False, False, True])
+    assert [s.discount for s in shares] == [500, 500, 0]
+    assert [s.tax for s in shares] == [50, 50, 0]
+    assert [s.net_due for s in shares] == [550, 550, 600]
+    # half paid already: the due is split pro rata by what each line bills after discount and tax
+    half = line_shares([1_000, 1_000, 600], discount=1_000, tax=100, amount_due=850, exempt=[False, False, True])
+    assert [s.net_due for s in half] == [275, 275, 300]
+    assert sum(s.credited for s in half) == 850
+
+
+@settings(max_examples=200, deadline=None)
+@given(amounts=st.lists(st.integers(min_value=-50_000, max_value=2_000_000), min_size=1, max_size=6),
+       owed=st.integers(1, 1_000_000), discount_frac=st.fractions(0, 1), tax=st.integers(0, 500_000),
+       credit_frac=st.fractions(0, 1))
+def test_exempt_lines_keep_the_sums_exact(amounts, owed, discount_frac, tax, credit_frac):
+    subtotal = sum(amounts)
+    discount = int(max(0, subtotal) * discount_frac)
+    after_discount = max(0, subtotal - discount)
+    tax = tax if after_discount else 0
+    due = int((after_discount + tax + owed) * (1 - credit_frac))
+    shares = line_shares([*amounts, owed], discount=discount, tax=tax, amount_due=due,
+                         exempt=[False] * len(amounts) + [True])
+    assert (shares[-1].discount, shares[-1].tax) == (0, 0)
+    if any(a > 0 for a in amounts):
+        assert sum(s.tax for s in shares) == tax
+        assert sum(s.net_due for s in shares) == due
+    for share in shares:
+        assert share.net_due >= 0
+        assert max(0, share.amount) - share.discount + share.tax - share.credited == share.net_due
+
+
 amounts_st = st.lists(st.integers(min_value=-50_000, max_value=2_000_000), min_size=1, max_size=8)
 
 

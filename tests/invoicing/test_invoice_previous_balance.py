@@ -164,3 +164,26 @@ def test_service_finalize_is_exact_without_a_balance_account(org_acme):
     assert (stored.previous_balance, stored.subtotal, stored.amount_due) == (7, 12, 12)
     assert stored.line_items.filter(is_previous_balance=True).count() == 1
     assert selectors.ledger_audit().ok
+
+
+def test_a_restricted_grant_pays_no_part_of_the_previous_balance(api, org_acme):
+    """The previous-balance line bears no discount: a grant restricted to the usage meter pays exactly the
+    usage line's net share (1000 − 50 % = 500), never any of the 600 owed from before."""
+    grant = credit_services.credit_grant_create(organization=org_acme, user=USER, amount_cents=5_000,
+                                                eligibility=["mtr_calls"])
+    _adjust(api, -600)
+    created = _create(api, [{"description": "API calls", "amount": 1_000, "meterId": "mtr_calls"},
+                            {"description": "Platform fee", "amount": 1_000}])
+    assert api.post(f"/invoices/{created['id']}/apply-discount",
+                    {"discountPercentBasisPoints": 5_000}).status_code == 200
+    assert _finalize(api, created["id"])["amountDue"] == 1_600
+    paid = api.post(f"/invoices/{created['id']}/pay").json()
+    assert paid["collection"]["success"] is False
+    grant.refresh_from_db()
+    assert grant.remaining_cents == 5_000  # all or nothing: nothing consumed
+    _adjust(api, 1_100)  # the customer balance covers the fee's half and the previous balance
+    paid = api.post(f"/invoices/{created['id']}/pay").json()
+    assert paid["collection"]["success"] is True, paid
+    grant.refresh_from_db()
+    assert grant.amount_cents - grant.remaining_cents == 500
+    assert selectors.ledger_audit().ok

@@ -13,7 +13,7 @@ def customer_balances_may_go_negative(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0004_alter_account_kind_alter_balancetransaction_type_and_more'),
+        ('ledger', '0005_credit_grant_priority_bigint'),
     ]
 
     operations = [

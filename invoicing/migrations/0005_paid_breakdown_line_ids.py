@@ -30,8 +30,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0002_auditlog'),
-        ('invoicing', '0002_invoice_creditnote_invoicelineitem_taxrate_and_more'),
-        ('ledger', '0005_wpcbinv_customer_balance_debt'),
+        ('invoicing', '0004_credit_note_drafts_grant_returns'),
+        ('ledger', '0006_customer_balance_debt'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0002_invoice_creditnote_invoicelineitem_taxrate_and_more'),
+        ('invoicing', '0003_unmatched_events_pricing_rules'),
     ]
 
     operations = [

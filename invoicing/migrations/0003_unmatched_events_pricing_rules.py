@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('core', '0003_wpmeter_org_backdate'),
+        ('core', '0003_organization_meter_event_backdate_days'),
         ('invoicing', '0002_invoice_creditnote_invoicelineitem_taxrate_and_more'),
     ]
 
