@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.errors import first_error, validation_message
-from billing_project.core.api.inputs import body, query_required, validated
+from billing_project.core.api.inputs import body, query_required, validated, without_nulls
 from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.errors import ApplicationError
 from billing_project.core.errors import ValidationError as AppValidationError
@@ -212,7 +212,7 @@ class HoldViewSet(viewsets.GenericViewSet):
         data = request.data if request.body else {}
         if not isinstance(data, dict):
             raise ParseError()
-        v = validated(s.HoldCaptureIn, data)
+        v = validated(s.HoldCaptureIn, without_nulls(data))
         hold = services.hold_capture(organization=request.organization, hold_id=pk, amount=v["amount"] or None)
         return Response(services.hold_data(hold))
 
@@ -283,7 +283,8 @@ class ZapView(APIView):
                 raise _ZapError(-32601, f"method not found: {method}")
             if not isinstance(params, dict):
                 raise _ZapError(-32602, "invalid params: params must be an object")
-            result = _zap_call(request.organization, method, params, request.query_params, self.usage_recorder)
+            result = _zap_call(request.organization, method, without_nulls(params), request.query_params,
+                               self.usage_recorder)
         except _ZapError as exc:
             return Response({"id": rpc_id, "error": {"code": exc.code, "message": exc.message}})
         except ApplicationError as exc:

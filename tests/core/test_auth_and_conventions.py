@@ -139,3 +139,20 @@ def test_limit_out_of_range_is_400(api):
     assert_error(api.get("/usage", {"user": "u", "limit": 1001}), 400, param="limit")
     assert_error(api.get("/usage", {"user": "u", "limit": "ten"}), 400, param="limit")
     assert_error(api.get("/usage", {"user": "u", "startingAfter": "txn_nope"}), 400, param="startingAfter")
+
+
+def test_null_means_not_sent_as_in_the_original(api):
+    """The original's JSON decoder gives a null field its zero value: null and "not sent" are one request.
+    An optional field takes its default; a required one is `<field> is required`; nested list objects too."""
+    r = api.post("/deposit", {"user": "hanzo/nulls", "amount": 500, "currency": None, "notes": None,
+                              "tags": None, "expiresIn": None})
+    assert r.status_code == 201, r.content
+    assert (r.json()["currency"], r.json()["amount"]) == ("usd", 500)
+    assert_error(api.post("/deposit", {"user": None, "amount": 5}), 400, "user is required", param="user")
+    created = api.post("/invoices", {"userId": "hanzo/nulls", "currency": None, "lineItems": [
+        {"description": "Fee", "amount": 700, "type": None, "quantity": None, "unitPrice": None, "id": None}]})
+    assert created.status_code == 201, created.content
+    assert created.json()["lineItems"][0]["amount"] == 700
+    zap = api.post("/zap", {"method": "billing.deposit",
+                            "params": {"user": "hanzo/nulls", "amount": 100, "currency": None, "notes": None}})
+    assert zap.status_code == 200 and "error" not in zap.json(), zap.content

@@ -281,11 +281,17 @@ def test_meter_id_longer_than_255_is_400(api):
                  param="events[0].meterId")
 
 
-@pytest.mark.parametrize("value", ["25", 1.5, True, None, 2**63, -(2**63) - 1, [1]])
+@pytest.mark.parametrize("value", ["25", 1.5, True, 2**63, -(2**63) - 1, [1]])
 def test_value_must_be_an_int64(api, meter, value):
     assert_error(api.post("/meter-events", {"events": [ev(meter), ev(meter, value)]}), 400,
                  param="events[1].value")
     assert not MeterEvent.objects.exists()
+
+
+def test_a_null_value_is_zero_as_in_the_original(api, meter):
+    """The original decodes null as the zero value: a count event with "value": null is a value-0 event."""
+    assert api.post("/meter-events", {"events": [ev(meter, None)]}).status_code == 201
+    assert MeterEvent.objects.get().value == 0
 
 
 @pytest.mark.parametrize("timestamp", ["yesterday", "2024-01-01", "2024-13-01T00:00:00Z", "2024-01-01T00:00:00",

@@ -19,13 +19,32 @@ from billing_project.core.money import INT64_MAX, INT64_MIN
 
 
 def body(request) -> dict:
-    """The JSON object body; an empty body or a non-object is ``invalid request body``."""
+    """The JSON object body; an empty body or a non-object is ``invalid request body``. JSON ``null``
+    means "not sent" (``without_nulls``)."""
     if not request.body:
         raise ParseError()
     data = request.data
     if not isinstance(data, dict):
         raise ParseError()
-    return data
+    return without_nulls(data)
+
+
+def without_nulls(data: dict) -> dict:
+    """``data`` without its ``null`` members, and without those of objects inside its lists (``lineItems``,
+    ``events``, ``tiers``): the original's JSON decoder gives a ``null`` field its zero value, so for it
+    ``null`` and "not sent" are the same request — a required field is still ``<field> is required``, an
+    optional one takes its default. Objects nested deeper (``metadata``, ``dimensions``) are kept as sent."""
+    if not any(value is None or type(value) is list for value in data.values()):
+        return data
+    out = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if type(value) is list:
+            value = [{k: v for k, v in item.items() if v is not None} if type(item) is dict else item
+                     for item in value]
+        out[key] = value
+    return out
 
 
 def optional_body(request) -> dict:
