@@ -67,18 +67,26 @@ class Meter(models.Model):
         return f"{self.name} ({self.event_name})"
 
 
-class MeterEvent(models.Model):
+class _MeterEventFields(models.Model):
+    """What a stored event is, matched to a meter or not (the same columns, written by the same SQL)."""
+
     public_id = models.CharField(max_length=40, unique=True, default=_meter_event_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
-    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="events")
     customer = models.CharField(max_length=255)
     value = models.BigIntegerField(default=0)
     timestamp = models.DateTimeField()
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True, default="")
     dimensions = models.JSONField(null=True, blank=True)
-    metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class MeterEvent(_MeterEventFields):
+    meter = models.ForeignKey(Meter, on_delete=models.PROTECT, related_name="events")
+    metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -94,22 +102,13 @@ class MeterEvent(models.Model):
         return f"{self.public_id} {self.customer} {self.value}"
 
 
-class UnmatchedMeterEvent(models.Model):
+class UnmatchedMeterEvent(_MeterEventFields):
     """An accepted event that names no meter yet (``meter_ref`` = the ``meterId`` as sent).
 
     ``public_id`` is the id the API answered; the event keeps it when it is attached to a meter. Keys are
     unique per (organization, meter_ref), like a meter's keys per (organization, meter)."""
 
-    public_id = models.CharField(max_length=40, unique=True, default=_meter_event_id, editable=False)
-    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     meter_ref = models.CharField(max_length=255, help_text="the meterId the reporter sent")
-    customer = models.CharField(max_length=255)
-    value = models.BigIntegerField(default=0)
-    timestamp = models.DateTimeField()
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    fingerprint = models.CharField(max_length=64, blank=True, default="")
-    dimensions = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
