@@ -104,7 +104,7 @@ class CreditNoteEffectFilter(_FixedChoicesFilter):
 
 class LineItemInline(NoWriteMixin, admin.TabularInline):
     model = InvoiceLineItem
-    fields = ("public_id", "type", "description", "quantity", "unit_price_display", "amount_display",
+    fields = ("public_id", "client_id", "type", "description", "quantity", "unit_price_display", "amount_display",
               "period_start", "period_end")
     readonly_fields = fields
     extra = 0
@@ -230,8 +230,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.display(description="creditable remainder")
     def creditable_display(self, obj: Invoice) -> str:
-        if obj.status not in (Invoice.STATUS_OPEN, Invoice.STATUS_PAID):
-            return f"- (credit notes are issued on open or paid invoices; this one is {obj.status})"
+        if obj.status not in (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN, Invoice.STATUS_PAID):
+            return f"- (credit notes are issued on draft, open or paid invoices; this one is {obj.status})"
         return money_display(invoice_creditable_remainder(obj), obj.currency)
 
     # -- PDF
