@@ -135,6 +135,9 @@ def cmd_run() -> int:
         print(f"  API docs:   {url}/api/docs/      health: {url}/healthz     admin: {url}/admin/")
         print(f"  Demo org 'demo' admin API key (kept in {key_file}, reused on restart):\n    {key}")
         print(f"  Try: curl -H 'Authorization: Bearer {key}' '{url}/api/v1/billing/balance?user=hanzo/alice'")
+        if host in ("0.0.0.0", "::") and "ALLOWED_HOSTS" in settings_env:
+            print(f"  Serving on all interfaces, but only {env['ALLOWED_HOSTS']} are answered:"
+                  "\n    set ALLOWED_HOSTS to the names clients use to reach this machine.")
         print("=" * 72 + "\n", flush=True)
         honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT)
         code = honcho.wait()
