@@ -21,11 +21,19 @@ run: install
 test: install browser-deps
 	$(PY) scripts/stack.py exec -- $(MAKE) --no-print-directory checks
 
+# Production-like settings for `check --deploy`: DEBUG off, no embedded servers (the URLs come from the
+# stack around `checks`), a random secret, a real host name, HTTPS behind a proxy.
+PROD_ENV := env -u TALLY_EMBEDDED DEBUG=0 ALLOWED_HOSTS=billing.example.com SECURE_COOKIES=1 \
+	SECURE_SSL_REDIRECT=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_INCLUDE_SUBDOMAINS=1 SECURE_HSTS_PRELOAD=1 \
+	SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto
+
 checks:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+	SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  $(PROD_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/pytest
 
 # Browser tests drive Debian's Chromium; without it (no root, no apt) they are skipped, not failed.

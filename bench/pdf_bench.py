@@ -5,7 +5,7 @@
 
 The invoice is built from unsaved model instances and handed to ``invoice_pdf_render`` with explicit
 lines, so nothing touches the database: no server is started (a placeholder DATABASE_URL keeps the
-settings from starting the embedded PostgreSQL; Django never connects to it).
+settings happy; Django never connects to it, nor to the placeholder REDIS_URL).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ def _setup() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
     os.environ.setdefault("DATABASE_URL", "postgres://unused@127.0.0.1:1/unused")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:1/0")  # unused too
+    os.environ.setdefault("SECRET_KEY", "pdf-bench-only-no-requests-are-served-0123456789")
+    os.environ.setdefault("ALLOWED_HOSTS", "localhost")
     import django
 
     django.setup()

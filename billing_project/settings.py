@@ -1,6 +1,8 @@
 """Tally settings. Everything that differs between machines comes from the environment.
 
-DATABASE_URL / REDIS_URL unset -> the embedded PostgreSQL / Redis under DATA_DIR (see core/embedded.py).
+Fail closed: with ``DEBUG`` off the process refuses to start without ``SECRET_KEY`` and ``ALLOWED_HOSTS``,
+and without ``DATABASE_URL`` / ``REDIS_URL`` unless the embedded development servers were asked for with
+``TALLY_EMBEDDED=1`` (``make run``, ``make test`` and ``make bench`` set it; see core/embedded.py).
 """
 
 from __future__ import annotations
@@ -9,23 +11,94 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from billing_project.core.api.openapi_tags import TAGS as OPENAPI_TAGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
 
 def env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+    """A yes/no variable; unset or empty is the default, anything but 1/true/yes/on or 0/false/no/off is
+    refused (a typo never turns a security switch off)."""
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} is not a yes/no value: use 1/true/yes/on or "
+                                   f"0/false/no/off")
+    return value in _TRUE
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer") from None
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 # --- core -------------------------------------------------------------------------------------------
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-insecure-change-me-tally-0123456789abcdefghijklmnopqrstuv")
 DEBUG = env_bool("DEBUG", False)
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+# The embedded PostgreSQL/Redis under DATA_DIR are used only when asked for (make run / test / bench).
+TALLY_EMBEDDED = env_bool("TALLY_EMBEDDED", False)
+
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off Tally needs a long random secret (it signs sessions and "
+            "CSRF tokens), e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "(make run keeps one in DATA_DIR/secret_key.)"
+        )
+    SECRET_KEY = "dev-insecure-debug-only-tally-0123456789abcdefghijklmnopqrstuv"
+
+# No '*' default: the Host header ends up in absolute URLs (pagination Link headers), so only the names
+# listed here are answered; any other Host gets a 400.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is not set. With DEBUG off list the host names clients use to reach Tally, "
+        "comma-separated (e.g. billing.example.com,billing.internal); requests for any other Host are refused."
+    )
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- security (HTTPS) -------------------------------------------------------------------------------
+# Session and CSRF cookies only over HTTPS unless DEBUG (make run and make test, plain HTTP on loopback,
+# set SECURE_COOKIES=0). HSTS, the HTTPS redirect and trusting a proxy's scheme header depend on where TLS
+# ends, so they are opt-in; `manage.py check --deploy` reports any left off.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` (means ``=https``) or ``Header-Name=value`` -> Django's (META key, value)."""
+    value = value.strip()
+    if not value:
+        return None
+    name, _, expected = value.partition("=")
+    name, expected = name.strip(), expected.strip() or "https"
+    if not name or any(c.isspace() for c in name):
+        raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={value!r}: expected a header name such as "
+                                   f"X-Forwarded-Proto, optionally =value (default https)")
+    return "HTTP_" + name.upper().replace("-", "_"), expected
+
+
+# Only behind a proxy that sets this header itself (and strips it from clients' requests).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -78,8 +151,14 @@ TEMPLATES = [
 ]
 
 # --- database ---------------------------------------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 if not DATABASE_URL:
+    if not TALLY_EMBEDDED:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not set. Point it at PostgreSQL (postgres://user:password@host:5432/tally), or "
+            "set TALLY_EMBEDDED=1 to use the embedded development PostgreSQL under DATA_DIR "
+            "(make run and make test do)."
+        )
     from billing_project.core.embedded import embedded_database_url
 
     DATABASE_URL = embedded_database_url()
@@ -95,8 +174,13 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis / celery ---------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
 if not REDIS_URL:
+    if not TALLY_EMBEDDED:
+        raise ImproperlyConfigured(
+            "REDIS_URL is not set. Point it at Redis (redis://host:6379/0), or set TALLY_EMBEDDED=1 to use "
+            "the embedded development Redis that make run starts."
+        )
     from billing_project.core.embedded import embedded_redis_url
 
     REDIS_URL = embedded_redis_url()

