@@ -2,7 +2,8 @@
 
 No Django import here: the child process (``spawn``: a fresh interpreter, safe beside threads and open
 database connections) imports only this module and WeasyPrint. A web worker keeps one child per thread,
-started on its first render and reused (the half-second WeasyPrint import is paid once); a render that
+started on its first render and reused (the half-second WeasyPrint import is paid once), at a lower CPU
+priority than the web workers (``nice`` 10) so rendering slows no other request; a render that
 overruns its time limit kills the child (the next render starts a new one), so a pathological document
 costs at most the limit, never the worker. Celery tasks render in-process: the prefork pool's hard time
 limit kills the pool process instead.
@@ -15,6 +16,7 @@ import threading
 
 READY_TIMEOUT_S = 60.0  # starting a child (interpreter + WeasyPrint import); not counted in a render's limit
 RENDERS_PER_CHILD = 200  # then a fresh child: WeasyPrint's caches only grow
+RENDER_NICENESS = 10  # the child's CPU priority below the web workers'
 
 
 class RenderTimeout(Exception):
@@ -34,6 +36,10 @@ def html_to_pdf(html: str, base_url: str) -> bytes:
 
 
 def _serve(conn) -> None:  # the child's main loop
+    import os
+
+    os.nice(RENDER_NICENESS)  # API requests get the CPU first; a render takes what is left
+
     import weasyprint  # noqa: F401  (warm up before announcing readiness)
 
     conn.send(("ready", None))
