@@ -11,12 +11,17 @@ limit kills the pool process instead.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 
 READY_TIMEOUT_S = 60.0  # starting a child (interpreter + WeasyPrint import); not counted in a render's limit
 RENDERS_PER_CHILD = 200  # then a fresh child: WeasyPrint's caches only grow
 RENDER_NICENESS = 10  # the child's CPU priority below the web workers'
+
+
+# WeasyPrint logs every layout step at INFO ("Step 2 - Fetching and parsing CSS"): noise in a worker's log.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 
 
 class RenderTimeout(Exception):
