@@ -179,6 +179,14 @@ def invoice_pdf_enqueue(invoice: Invoice) -> None:
     one). A broker failure is logged, never raised: the next download renders it anyway."""
     if invoice.status == Invoice.STATUS_DRAFT:
         return
-    from invoicing import tasks  # the tasks module imports this one
+    pk = invoice.pk
 
-    transaction.on_commit(lambda: tasks.invoice_pdf_render.delay(invoice.pk), robust=True)
+    def enqueue() -> None:
+        from invoicing import tasks  # the tasks module imports this one
+
+        try:
+            tasks.invoice_pdf_render.delay(pk)
+        except Exception:  # the change has committed: a PDF left for later must not fail it
+            logger.exception("could not enqueue the PDF render of invoice %s", pk)
+
+    transaction.on_commit(enqueue)

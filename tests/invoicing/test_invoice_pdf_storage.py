@@ -174,6 +174,20 @@ def test_drafts_are_never_stored(eager, api, org_acme, django_capture_on_commit_
     assert tasks.invoice_pdf_render(invoice.pk) is False
 
 
+def test_a_broker_failure_never_fails_the_change(api, org_acme, monkeypatch, django_capture_on_commit_callbacks):
+    def broker_down(*_args):
+        raise ConnectionError("redis is down")
+    monkeypatch.setattr(tasks.invoice_pdf_render, "delay", broker_down)
+    invoice = _draft(org_acme)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api.post(f"/invoices/{invoice.public_id}/finalize")
+
+    assert response.status_code == 200, response.content
+    assert len(callbacks) >= 1  # the enqueue ran, failed, and was only logged
+    assert _pdf(api, invoice).status_code == 200  # the first download renders it instead
+
+
 # --- the limits of a render inside a request -------------------------------------------------------------
 
 def test_more_lines_than_the_cap_is_a_clear_422(settings, api, org_acme):
