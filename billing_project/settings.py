@@ -194,6 +194,20 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- stall (issue 10 §3): stored files, PDF limits, Celery pool ----------------------------------
+# Uploaded/generated files (invoice PDFs) on the default storage, under DATA_DIR unless MEDIA_ROOT is set.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("DATA_DIR", BASE_DIR / ".data")) / "media")
+MEDIA_URL = "media/"  # never served by Django: files go out through views that check the tenant
+# A PDF rendered inside a web request (a draft's preview, or a finalized invoice not stored yet): at most
+# this many line items (422 beyond), this many seconds in a killable child process, one per organization
+# at a time (429). Keep INVOICE_PDF_TIME_LIMIT well under gunicorn's --timeout (GUNICORN_TIMEOUT, 30 s).
+INVOICE_PDF_MAX_LINES = int(os.environ.get("INVOICE_PDF_MAX_LINES", "1000"))
+INVOICE_PDF_TIME_LIMIT = float(os.environ.get("INVOICE_PDF_TIME_LIMIT", "15"))
+# The worker runs the prefork pool (Procfile) so task time limits are enforced by killing the child;
+# recycle children now and then (WeasyPrint's caches grow).
+CELERY_WORKER_MAX_TASKS_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_TASKS_PER_CHILD", "500"))
+# --- end stall -----------------------------------------------------------------------------------
+
 # --- i18n / time ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

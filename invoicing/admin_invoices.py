@@ -33,7 +33,9 @@ from billing_project.core.errors import Conflict
 from invoicing import pdf
 from invoicing.models import CreditNote, DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
 from invoicing.selectors import credit_notes as credit_note_selectors
+from invoicing.selectors import invoices as invoice_selectors
 from invoicing.services import credit_notes as credit_note_services
+from invoicing.services import invoice_pdfs
 from invoicing.services import invoices as invoice_services
 from invoicing.tax import percentage_format
 from ledger.admin import CurrencyFilter  # currencies in use, from the small accounts table
@@ -250,7 +252,15 @@ class InvoiceAdmin(ReadOnlyAdmin):
             raise Http404("invoice not found")
         if not self.has_view_permission(request, invoice):
             raise PermissionDenied
-        response = HttpResponse(pdf.invoice_pdf_render(invoice), content_type="application/pdf")
+        # The same stored file as the API (rendered now under the same limits when not stored yet).
+        invoice = invoice_selectors.invoice_by_pk(pk=invoice.pk)
+        try:
+            content = invoice_pdfs.invoice_pdf_get(invoice=invoice)
+        except invoice_pdfs.PdfUnavailable as exc:
+            self.message_user(request, f"No PDF: {exc.message}", messages.WARNING)
+            return HttpResponseRedirect(reverse(f"{self.admin_site.name}:{self.opts.app_label}_"
+                                                f"{self.opts.model_name}_change", args=[invoice.pk]))
+        response = HttpResponse(content, content_type="application/pdf")
         response["Content-Disposition"] = content_disposition_header(True, pdf.invoice_pdf_filename(invoice))
         return response
 

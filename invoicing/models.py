@@ -313,6 +313,11 @@ class Invoice(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The stored PDF of a finalized invoice (invoicing.services.invoice_pdfs) and the SHA-256 of the HTML it
+    # was rendered from: served only while the invoice still renders to that HTML.
+    pdf_file = models.FileField(upload_to="invoices/", blank=True, default="", editable=False)
+    pdf_source_sha256 = models.CharField(max_length=64, blank=True, default="", editable=False)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

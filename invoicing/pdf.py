@@ -1,11 +1,12 @@
 """Invoice PDFs: an invoice rendered through ``templates/invoices/invoice.html`` and WeasyPrint.
 
-Read-only: nothing here writes. Every amount reaches the template already formatted (Babel, through
-``format_minor``) from integer minor units; rates are basis points turned into exact ``Decimal`` strings;
-dates are ISO dates in UTC. WeasyPrint is imported inside the render function, so Django startup and
-every process that never renders a PDF do not pay for it. Rendering never touches the network: the
-template uses generic font families (system fonts through fontconfig) and the URL fetcher only allows
-``data:`` URLs.
+Read-only: nothing here writes (``invoicing.services.invoice_pdfs`` stores rendered PDFs and serves them;
+``invoicing.pdf_process`` runs WeasyPrint, in-process or in a child process under a time limit). Every
+amount reaches the template already formatted (Babel, through ``format_minor``) from integer minor units;
+rates are basis points turned into exact ``Decimal`` strings; dates are ISO dates in UTC. WeasyPrint is
+imported inside the render function, so Django startup and every process that never renders a PDF do not
+pay for it. Rendering never touches the network: the template uses generic font families (system fonts
+through fontconfig) and the URL fetcher only allows ``data:`` URLs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from billing_project.core.money import format_minor
+from invoicing import pdf_process
 from invoicing.models import Invoice, InvoiceLineItem, InvoiceTaxLine
 
 TEMPLATE = "invoices/invoice.html"
@@ -40,12 +42,12 @@ def invoice_pdf_render(invoice: Invoice, *, lines: Iterable[InvoiceLineItem] | N
     ``lines`` / ``tax_lines`` default to ``invoice.line_items.all()`` / ``invoice.tax_lines.all()`` (use
     ``invoicing.selectors.invoices.invoice_get`` to have them prefetched); pass them explicitly to render
     an unsaved invoice (previews, benchmarks)."""
-    import weasyprint  # lazy: the import alone takes about half a second (Pango through cffi, CSS machinery)
+    return pdf_process.html_to_pdf(invoice_pdf_html(invoice, lines=lines, tax_lines=tax_lines), base_url())
 
-    html = invoice_pdf_html(invoice, lines=lines, tax_lines=tax_lines)
-    fetcher = weasyprint.URLFetcher(allowed_protocols=("data",))
-    base_url = f"{settings.BASE_DIR / 'templates' / 'invoices'}/"
-    return weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf()
+
+def base_url() -> str:
+    """Where the template's relative URLs resolve (only ``data:`` URLs are ever fetched)."""
+    return f"{settings.BASE_DIR / 'templates' / 'invoices'}/"
 
 
 def invoice_pdf_html(invoice: Invoice, *, lines: Iterable[InvoiceLineItem] | None = None,

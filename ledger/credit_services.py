@@ -32,7 +32,7 @@ from billing_project.core import services as core_services
 from billing_project.core.errors import IdempotencyConflict, NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.times import rfc3339
-from ledger import postings
+from ledger import postings, sweeps
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CreditGrant, Entry
 from webhooks import services as webhook_services
@@ -341,9 +341,7 @@ def credit_grant_void(*, organization: Organization, grant_id: str, actor: str =
 
 def credit_grants_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     now = now or timezone.now()
-    return list(CreditGrant.objects.filter(remaining_cents__gt=0, expires_at__lt=now, voided_at__isnull=True,
-                                           expired_at__isnull=True)
-                .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    return list(sweeps.credit_grants_due_queryset(now).order_by("expires_at").values_list("pk", flat=True)[:limit])
 
 
 def credit_grant_expire(*, grant_pk: int, now: datetime | None = None) -> CreditGrant | None:

@@ -34,7 +34,7 @@ from billing_project.core.errors import Conflict, IdempotencyConflict, Insuffici
 from billing_project.core.models import Organization
 from billing_project.core.money import INT64_MAX
 from billing_project.core.times import rfc3339
-from ledger import postings
+from ledger import postings, sweeps
 from ledger.models import Account, BalanceTransaction, Entry, Hold, Lot
 from ledger.postings import Leg
 from webhooks import services as webhook_services
@@ -531,8 +531,7 @@ def lot_expire(*, lot_id: int, now: datetime | None = None) -> BalanceTransactio
 
 def lots_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     now = now or timezone.now()
-    return list(Lot.objects.filter(status=Lot.STATUS_OPEN, expires_at__lte=now, remaining__gt=0)
-                .order_by("expires_at").values_list("pk", flat=True)[:limit])
+    return list(sweeps.lots_due_queryset(now).order_by("expires_at").values_list("pk", flat=True)[:limit])
 
 
 def balances_expire(*, now: datetime | None = None) -> dict[str, Any]:
@@ -698,8 +697,8 @@ def hold_capture(*, organization: Organization, hold_id: str, amount: int | None
 
 def holds_due(*, now: datetime | None = None, limit: int = 1000) -> list[tuple[int, str]]:
     now = now or timezone.now()
-    return list(Hold.objects.filter(status=Hold.STATUS_PENDING, expires_at__lte=now)
-                .order_by("expires_at").values_list("organization_id", "public_id")[:limit])
+    return list(sweeps.holds_due_queryset(now).order_by("expires_at")
+                .values_list("organization_id", "public_id")[:limit])
 
 
 def hold_expire(*, organization_id: int, hold_id: str, now: datetime | None = None) -> Hold | None:

@@ -1,11 +1,15 @@
-"""Beat sweepers select due ids and fan out one task per item; tasks take ids and call one service.
-Overlapping sweeps and duplicate deliveries are harmless: the services re-check state under lock."""
+"""Beat sweepers claim due rows and fan out one task per item; tasks take ids and call one service.
+
+A sweep claims what it enqueues (``ledger.sweeps``: ``FOR UPDATE SKIP LOCKED`` plus a claimed-until
+stamp), so overlapping sweeps and the next minute's sweep do not enqueue the same id again while its task
+is queued. Duplicate deliveries (a lapsed claim, ``acks_late`` redelivery) stay harmless: the services
+re-check state under lock."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from ledger import credit_services, services
+from ledger import credit_services, services, sweeps
 
 # Per-item tasks: short, retried with backoff and jitter on connection errors only.
 ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),
@@ -14,7 +18,7 @@ ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autore
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def balances_expire_sweep() -> int:
-    ids = services.lots_due(limit=5000)
+    ids = sweeps.lots_claim(limit=5000)
     for lot_id in ids:
         lot_expire.delay(lot_id)
     return len(ids)
@@ -28,7 +32,7 @@ def lot_expire(lot_id: int) -> str | None:
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def holds_expire_sweep() -> int:
-    due = services.holds_due(limit=5000)
+    due = sweeps.holds_claim(limit=5000)
     for organization_id, hold_id in due:
         hold_expire.delay(organization_id, hold_id)
     return len(due)
@@ -42,7 +46,7 @@ def hold_expire(organization_id: int, hold_id: str) -> str | None:
 
 @shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
 def credit_grants_expire_sweep() -> int:
-    ids = credit_services.credit_grants_due(limit=5000)
+    ids = sweeps.credit_grants_claim(limit=5000)
     for grant_pk in ids:
         credit_grant_expire.delay(grant_pk)
     return len(ids)

@@ -46,3 +46,8 @@ def invoice_draft_check(*, organization: Organization, invoice_id: str, message:
         raise NotFound("invoice not found", param="id")
     if status != Invoice.STATUS_DRAFT:
         raise Conflict(message, code="invoice_not_draft", param="status")
+
+
+def invoice_by_pk(*, pk: int) -> Invoice | None:
+    """One invoice with its lines and tax lines by primary key (background tasks; no tenant scope)."""
+    return _with_children(Invoice.objects.filter(pk=pk)).first()

@@ -49,6 +49,7 @@ from invoicing import postings as invoice_postings
 from invoicing import tax as tax_engine
 from invoicing.models import DocumentSequence, Invoice, InvoiceLineItem, InvoiceTaxLine
 from invoicing.selectors import tax as tax_selectors
+from invoicing.services import invoice_pdfs
 from invoicing.services import tax as tax_services
 from invoicing.services.sequences import document_number, sequence_next
 from ledger import collection_services, customer_balance_services
@@ -197,10 +198,12 @@ def collection_data(result: CollectionResult) -> dict[str, Any]:
 
 def invoice_event_publish(invoice: Invoice, type: str, previous: dict[str, Any] | None = None,
                           extra: dict[str, Any] | None = None) -> None:
-    """Publish ``type`` for the invoice (call inside the transaction of the change)."""
+    """Publish ``type`` for the invoice (call inside the transaction of the change); once it commits, a
+    finalized invoice's stored PDF is rendered again in the background."""
     webhook_services.event_publish(organization=invoice.organization, type=type, object_type="invoice",
                                    object_id=invoice.public_id, customer_id=invoice.customer,
                                    data=invoice_data(invoice) | (extra or {}), previous_data=previous)
+    invoice_pdfs.invoice_pdf_enqueue(invoice)  # a finalized invoice's PDF follows every change (on commit)
 
 
 def _locked(*, organization: Organization, invoice_id: str) -> Invoice:

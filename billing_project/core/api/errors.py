@@ -47,7 +47,10 @@ def validation_message(param: str | None, detail) -> tuple[str, str]:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.message, code=exc.code, param=exc.param), status=exc.status)
+        response = Response(error_body(exc.message, code=exc.code, param=exc.param), status=exc.status)
+        if getattr(exc, "retry_after", None):  # 429 / 503: when to come back
+            response["Retry-After"] = str(int(exc.retry_after))
+        return response
     if isinstance(exc, exceptions.ParseError):
         return Response(error_body("invalid request body", code="invalid_request_body"), status=400)
     if isinstance(exc, exceptions.ValidationError):
