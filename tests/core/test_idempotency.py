@@ -297,3 +297,31 @@ def test_an_abandoned_claim_is_taken_over_after_the_timeout(api, org_acme):
     assert taken.status_code == 201 and "Idempotent-Replayed" not in taken
     assert IdempotencyRecord.objects.get(key="crashed").status == IdempotencyRecord.STATUS_DONE
     assert api.get("/balance", {"user": "hanzo/crash"}).json()["balance"] == 60
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status,kept", [(201, True), (200, True), (402, True), (409, True), (400, False),
+                                         (404, False), (500, False), (503, False)])
+def test_a_state_changing_request_keeps_its_writes_only_when_its_answer_says_it_executed(status, kept):
+    """The invariant under every POST/PATCH/DELETE: what the view wrote commits with a 2xx/402/409 answer and
+    is rolled back with any other (an answer that says "not executed" is made true)."""
+    from django.http import JsonResponse
+    from django.test import RequestFactory
+
+    from billing_project.core.api.idempotency import IdempotencyMiddleware
+    from billing_project.core.models import Organization
+
+    def view(request):
+        Organization.objects.create(name="written-by-the-view")
+        return JsonResponse({}, status=status)
+
+    response = IdempotencyMiddleware(view)(RequestFactory().post("/api/v1/billing/x", {}))
+    assert response.status_code == status
+    assert Organization.objects.filter(name="written-by-the-view").exists() is kept
+
+
+@pytest.mark.django_db
+def test_nul_in_the_authorization_header_is_401_json(anon_api):
+    r = anon_api.post("/deposit", {"user": "u", "amount": 1}, HTTP_AUTHORIZATION="Bearer tk_\x00x",
+                      idempotency_key="auth-nul")
+    assert_error(r, 401)

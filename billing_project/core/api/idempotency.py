@@ -39,7 +39,7 @@ from billing_project.core.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
 
-METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+METHODS = {"POST", "PATCH", "DELETE"}
 STORED_ERROR_STATUSES = {402, 409}
 
 
