@@ -325,3 +325,85 @@ def test_nul_in_the_authorization_header_is_401_json(anon_api):
     r = anon_api.post("/deposit", {"user": "u", "amount": 1}, HTTP_AUTHORIZATION="Bearer tk_\x00x",
                       idempotency_key="auth-nul")
     assert_error(r, 401)
+
+
+# --- views outside the request transaction (they will call a payment processor) --------------------------
+
+class _WritesThenAnswers:
+    """A view that writes, then answers with the status its request asks for (``?status=``)."""
+
+    runs = 0
+
+    @classmethod
+    def view(cls, *, outside: bool):
+        from django.http import JsonResponse
+        from rest_framework.views import APIView
+
+        from billing_project.core.models import Organization
+
+        class View(APIView):
+            request_transaction = not outside
+
+            def post(self, request):
+                cls.runs += 1
+                Organization.objects.create(name="written", slug=f"written-{cls.runs}")
+                return JsonResponse({"runs": cls.runs}, status=int(request.query_params.get("status", "201")))
+
+        return View.as_view()
+
+
+def _urlpatterns():
+    from django.urls import path
+
+    return [path("api/v1/billing/inside", _WritesThenAnswers.view(outside=False)),
+            path("api/v1/billing/outside", _WritesThenAnswers.view(outside=True))]
+
+
+urlpatterns = _urlpatterns()
+
+
+@pytest.fixture
+def own_urls(settings):
+    settings.ROOT_URLCONF = __name__
+    _WritesThenAnswers.runs = 0
+
+
+@pytest.mark.django_db
+def test_a_view_outside_the_request_transaction_keeps_its_key_whatever_the_answer(api, own_urls):
+    from billing_project.core.models import Organization
+
+    first = api.post("/outside?status=503", {}, idempotency_key="outside")
+    assert first.status_code == 503
+    assert Organization.objects.filter(name="written").count() == 1  # its own writes are its own business
+    again = api.post("/outside?status=503", {}, idempotency_key="outside")
+    assert again.status_code == 503 and again["Idempotent-Replayed"] == "true"
+    assert _WritesThenAnswers.runs == 1  # the key was not released: the view never runs twice
+
+
+@pytest.mark.django_db
+def test_an_in_flight_claim_of_a_view_outside_the_transaction_is_never_taken_over(api, org_acme, own_urls):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing_project.core.api.idempotency import request_fingerprint
+    from billing_project.core.models import IdempotencyRecord as Record
+
+    request = type("R", (), {"method": "POST", "get_full_path": lambda self: "/api/v1/billing/outside",
+                             "body": b"{}"})()
+    Record.objects.create(organization=org_acme, key="stuck", fingerprint=request_fingerprint(request),
+                          method="POST", path="/api/v1/billing/outside")
+    Record.objects.filter(key="stuck").update(created_at=timezone.now() - timedelta(hours=1))
+    assert_error(api.post("/outside", {}, idempotency_key="stuck"), 409, contains="still being processed")
+    assert _WritesThenAnswers.runs == 0
+
+
+@pytest.mark.django_db
+def test_a_view_inside_the_request_transaction_is_rolled_back_with_a_5xx(api, own_urls):
+    from billing_project.core.models import Organization
+
+    assert api.post("/inside?status=503", {}, idempotency_key="inside").status_code == 503
+    assert not Organization.objects.filter(name="written").exists()
+    assert api.post("/inside?status=201", {}, idempotency_key="inside2").status_code == 201
+    assert api.post("/inside?status=503", {}, idempotency_key="inside").status_code == 503  # released: runs
+    assert _WritesThenAnswers.runs == 3

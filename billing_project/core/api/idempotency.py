@@ -20,6 +20,12 @@ whose row is not locked proves that its request's work did not commit (it rolled
 died); only such a record is released (by its owner) or taken over (by a retry, once it is older than
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS, which covers the instant between the claim and the lock). A record
 marked done is never released: its request committed.
+
+A view that must not run inside one transaction (one that calls a payment processor: no lock may be held
+across network I/O) sets ``request_transaction = False``. Its services then commit on their own, so once
+such a view ran its key is stored whatever the answer (5xx included, as Stripe does) and an in-flight
+claim of it is never taken over (nothing proves that its work did not commit); such a view makes its own
+natural idempotency key the source of truth for the work.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from billing_project.core.api.auth import api_key_from_request
@@ -61,6 +68,15 @@ def _conflict(message: str, code: str) -> JsonResponse:
     return JsonResponse(error_body(message, code=code, param="Idempotency-Key"), status=409)
 
 
+def in_request_transaction(request) -> bool:
+    """Does the view of this request run in the request transaction (``request_transaction``, default True)?"""
+    try:
+        func = resolve(request.path_info).func
+    except Resolver404:
+        return True
+    return getattr(getattr(func, "cls", func), "request_transaction", True)
+
+
 def unsafe_input_response(request) -> JsonResponse | None:
     """A JSON refusal of a NUL character in the path or the query string (PostgreSQL cannot store or
     compare it), else None."""
@@ -87,8 +103,9 @@ class IdempotencyMiddleware:
         if request.method not in METHODS:
             return self.get_response(request)
         key = request.headers.get("Idempotency-Key")
+        atomic = in_request_transaction(request)
         if key is None:
-            return self._run(request, None)
+            return self._run(request, None) if atomic else self.get_response(request)
         if not key.strip() or len(key) > 255 or "\x00" in key:
             return JsonResponse(
                 error_body("Idempotency-Key must be 1 to 255 characters (no NUL)", code="invalid_request",
@@ -96,12 +113,21 @@ class IdempotencyMiddleware:
                 status=400,
             )
         api_key = api_key_from_request(request)
-        if api_key is None:
-            return self._run(request, None)  # the view answers 401/403; nothing to remember
-        record, outcome = self._claim(api_key.organization, key, request_fingerprint(request), request)
+        if api_key is None:  # the view answers 401/403; nothing to remember
+            return self._run(request, None) if atomic else self.get_response(request)
+        record, outcome = self._claim(api_key.organization, key, request_fingerprint(request), request,
+                                      may_take_over=atomic)
         if outcome is not None:
             return outcome
-        return self._run(request, record)
+        return self._run(request, record) if atomic else self._run_outside_transaction(request, record)
+
+    def _run_outside_transaction(self, request, claim: IdempotencyRecord):
+        """A view outside the request transaction: once it ran, its answer is stored whatever it is (if the
+        worker dies meanwhile, the claim stays in flight until it expires: nothing proves the work did not
+        commit)."""
+        response = self.get_response(request)
+        _store(claim, response)
+        return response
 
     def _run(self, request, claim: IdempotencyRecord | None):
         """The view and its rendering in one transaction with the claim's "done" (see the module doc)."""
@@ -117,12 +143,7 @@ class IdempotencyMiddleware:
                 if not executed(response.status_code):
                     transaction.set_rollback(True)
                 elif claim is not None:
-                    IdempotencyRecord.objects.filter(pk=claim.pk).update(
-                        status=IdempotencyRecord.STATUS_DONE,
-                        response_status=response.status_code,
-                        response_body=bytes(response.content),
-                        response_content_type=response.get("Content-Type", "application/json"),
-                    )
+                    _store(claim, response)
         except BaseException:
             if committed and response is not None:
                 # The work and the record committed; a side effect registered with on_commit failed.
@@ -134,7 +155,7 @@ class IdempotencyMiddleware:
             _release(claim)
         return response
 
-    def _claim(self, organization, key, fingerprint, request):
+    def _claim(self, organization, key, fingerprint, request, *, may_take_over: bool):
         now = timezone.now()
         for _attempt in range(3):
             try:
@@ -158,7 +179,7 @@ class IdempotencyMiddleware:
                     "Keys for idempotent requests can only be used with the same parameters they were "
                     "first used with.", "idempotency_key_reused")
             if record.status == IdempotencyRecord.STATUS_IN_FLIGHT:
-                if _take_over(record, now):
+                if may_take_over and _take_over(record, now):
                     return record, None
                 return None, _conflict(
                     "A request with this Idempotency-Key is still being processed; retry later.",
@@ -170,6 +191,16 @@ class IdempotencyMiddleware:
             replay["Idempotent-Replayed"] = "true"
             return None, replay
         return None, _conflict("Could not claim the Idempotency-Key; retry.", "idempotency_request_in_flight")
+
+
+def _store(claim: IdempotencyRecord, response) -> None:
+    """Mark the claim done with the response to replay."""
+    IdempotencyRecord.objects.filter(pk=claim.pk).update(
+        status=IdempotencyRecord.STATUS_DONE,
+        response_status=response.status_code,
+        response_body=bytes(response.content),
+        response_content_type=response.get("Content-Type", "application/json"),
+    )
 
 
 def _in_flight(record: IdempotencyRecord):
