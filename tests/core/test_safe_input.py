@@ -143,3 +143,12 @@ def test_json_loads_safe_reports_the_path_of_a_nul():
 def test_renderer_never_fails_on_a_string():
     out = JSONRenderer().render({"id\ud800": ["\udc00", "ok"]})
     assert json.loads(out.decode("utf-8")) == {f"id{FFFD}": [FFFD, "ok"]}
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_a_body_nested_too_deeply_is_400_not_a_recursion_error(api, depth):
+    raw = '{"user": "u", "amount": 1, "metadata": ' + "[" * depth + "]" * depth + "}"
+    assert_error(api.post("/holds", raw=raw), 400, "invalid request body")
+    zap = api.post("/zap", raw='{"id": "1", "method": "billing.getBalance", "params": ' + "[" * depth + "]" * depth
+                   + "}")
+    assert zap.status_code == 400 and zap.json()["error"]["code"] == -32700
