@@ -222,8 +222,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["billing_project.core.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["billing_project.core.api.auth.HasAdminScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["billing_project.core.api.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["billing_project.core.api.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "billing_project.core.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -13,6 +11,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import ReasonIn, api_actor, body, query_required, validated
+from billing_project.core.api.parsers import NulCharacter, json_loads_safe
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import parse_duration, parse_rfc3339
 from ledger import credit_services, selectors
@@ -143,8 +142,8 @@ def _void_reason(request) -> str:
     """The optional audit ``reason``. The original ignores any body of a void, so nothing in it is refused:
     a body that is not a JSON object, or a ``reason`` that is not a string, is ignored; a long one is cut."""
     try:
-        data = json.loads(request.body) if request.body else {}
-    except (ValueError, UnicodeDecodeError):
+        data = json_loads_safe(request.body) if request.body else {}
+    except (ValueError, NulCharacter):
         return ""
     reason = data.get("reason") if isinstance(data, dict) else None
     return reason.strip()[:REASON_MAX] if isinstance(reason, str) else ""

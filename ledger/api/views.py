@@ -4,8 +4,6 @@ The five balance operations are plain functions so ``/zap`` dispatches to exactl
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
 from rest_framework import viewsets
@@ -18,6 +16,7 @@ from rest_framework.views import APIView
 from billing_project.core.api.errors import first_error, validation_message
 from billing_project.core.api.inputs import body, query_required, validated, without_nulls
 from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
+from billing_project.core.api.parsers import NulCharacter, json_loads_safe
 from billing_project.core.errors import ApplicationError
 from billing_project.core.errors import ValidationError as AppValidationError
 from billing_project.core.money import currency_normalize
@@ -266,8 +265,11 @@ class ZapView(APIView):
                    summary="ZAP dispatch: billing.getBalance | getBalanceAll | getUsage | recordUsage | deposit")
     def post(self, request):
         try:
-            envelope = json.loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError) as exc:
+            envelope = json_loads_safe(request.body or b"")  # lone surrogates → U+FFFD, as the original
+        except NulCharacter as exc:  # PostgreSQL cannot store it; the original fails storing it
+            message = f"invalid params: {exc.path or 'body'} must not contain a NUL character"
+            return Response({"id": "", "error": {"code": -32602, "message": message}}, status=400)
+        except ValueError as exc:
             return Response({"id": "", "error": {"code": -32700, "message": f"parse error: {exc}"}}, status=400)
         if not isinstance(envelope, dict) or not isinstance(envelope.get("id", ""), str) \
                 or not isinstance(envelope.get("method", ""), str):
