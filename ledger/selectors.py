@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -171,9 +172,21 @@ HAVING COUNT(e.id) < 2 OR SUM(CASE WHEN e.direction = 'debit' THEN e.amount ELSE
 """
 
 
-def ledger_audit() -> AuditReport:
+AuditCheck = Callable[[], list[str]]
+_AUDIT_CHECKS: list[AuditCheck] = []
+
+
+def audit_check_register(check: AuditCheck) -> None:
+    """Add a check to ``ledger_audit`` (apps above the ledger register theirs in ``AppConfig.ready``, since the
+    ledger cannot import them): it returns one line per difference between its records and the entries."""
+    if check not in _AUDIT_CHECKS:
+        _AUDIT_CHECKS.append(check)
+
+
+def ledger_audit(*, registered: bool = True) -> AuditReport:
     """Recompute every wallet's running figures and every credit grant's remainder from entries, and check
-    Σ debits = Σ credits per (organization, currency) and per transaction. Read-only."""
+    Σ debits = Σ credits per (organization, currency) and per transaction; then (``registered``) the checks
+    other apps registered (``audit_check_register``: invoices against receivables). Read-only."""
     drift: list[str] = []
     imbalances: list[str] = []
     checked = 0
@@ -199,6 +212,8 @@ def ledger_audit() -> AuditReport:
                 imbalances.append(f"org {org_id} {currency}: debits {debits} != credits {credits}")
         cursor.execute(_UNBALANCED_TRANSACTIONS)
         imbalances += [f"transaction {row[0]} is unbalanced" for row in cursor.fetchall()]
+    for check in _AUDIT_CHECKS if registered else ():
+        drift += check()
     return AuditReport(accounts_checked=checked, drift=drift, imbalances=imbalances)
 
 
