@@ -96,6 +96,7 @@ class CurrencyMixin:
 
 
 class UsageIn(CurrencyMixin, serializers.Serializer):
+    fast_path = True  # POST /usage and ZAP recordUsage: the hottest write (core.api.inputs, fast path)
     user = StrictCharField(**USER)
     amount = StrictIntegerField(required=False, default=0,
                                 help_text="Cost in minor units; ≤ 0 → skipped (200, nothing stored), as the original")

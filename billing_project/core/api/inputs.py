@@ -64,8 +64,8 @@ class ReasonIn(serializers.Serializer):
 
 
 def validated(serializer_class: type[serializers.Serializer], data: dict) -> dict:
-    """The serializer's ``validated_data`` (400 on bad input). Flat serializers of strict fields take a fast
-    path that gives the same result for valid input; anything unusual, and every error, goes through DRF,
+    """The serializer's ``validated_data`` (400 on bad input). Serializers that opt in (``fast_path = True``)
+    take a fast that gives the same result for valid input; anything unusual, and every error, goes through DRF,
     so error messages are always DRF's (``tests/core/test_fast_inputs.py`` checks the equivalence)."""
     fast = _fast_validated(serializer_class, data)
     if fast is not None:
@@ -76,10 +76,11 @@ def validated(serializer_class: type[serializers.Serializer], data: dict) -> dic
 
 
 # --- the fast path ------------------------------------------------------------------------------------
-# DRF builds a serializer (deep-copying its fields) and runs ~10 calls per field for every request; on
-# POST /usage that was ~0.3 ms of CPU out of ~3. For a serializer made only of strict char/integer/boolean
-# fields with plain options, the same checks fit in a loop. ``validate_<field>`` hooks still run (they must
-# not depend on serializer state); a custom ``validate()`` or any other field type means "use DRF".
+# Opt-in: a serializer on a hot path sets ``fast_path = True``; one that cannot take it raises at the first
+# call, so the opt-in is never silently ignored. DRF builds a serializer (deep-copying its fields) and runs
+# ~10 calls per field for every request; on POST /usage that was ~0.3 ms of CPU out of ~3. For a serializer
+# made only of strict char/integer/boolean fields with plain options, the same checks fit in a loop.
+# ``validate_<field>`` hooks still run (they must not depend on serializer state).
 
 _CHAR, _INT, _BOOL = "char", "int", "bool"
 _KIND = {StrictCharField: _CHAR, StrictIntegerField: _INT, StrictBooleanField: _BOOL}
@@ -107,8 +108,11 @@ class _FieldSpec:
 
 @cache
 def _fast_spec(serializer_class: type[serializers.Serializer]) -> tuple[Any, tuple[_FieldSpec, ...]] | None:
-    if serializer_class.validate is not serializers.Serializer.validate:
+    # Opt-in per serializer (``fast_path = True``, hot paths only): everything else is plain DRF.
+    if not serializer_class.__dict__.get("fast_path", False):
         return None
+    if serializer_class.validate is not serializers.Serializer.validate:
+        raise TypeError(f"{serializer_class.__name__}.fast_path: a custom validate() cannot take the fast path")
     instance = serializer_class()
     specs = []
     for name, field in instance.fields.items():
@@ -116,7 +120,7 @@ def _fast_spec(serializer_class: type[serializers.Serializer]) -> tuple[Any, tup
         if (kind is None or field.read_only or field.source != name or field.allow_null
                 or (field.default is not empty and callable(field.default))
                 or not all(isinstance(v, _AUTO_VALIDATORS) for v in field.validators)):
-            return None
+            raise TypeError(f"{serializer_class.__name__}.fast_path: field {name} cannot take the fast path")
         specs.append(_FieldSpec(
             name=name, kind=kind, default=field.default, allow_blank=getattr(field, "allow_blank", False),
             trim=getattr(field, "trim_whitespace", False), max_length=getattr(field, "max_length", None),
