@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -222,6 +222,8 @@ def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
 
 
 class MeterEventsView(APIView):
+    data_error_param = "events.value"  # a rollup sum past int64 (PostgreSQL DataError) is about the values
+
     @extend_schema(request=MeterEventBatchIn, responses={201: MeterEventBatchOut},
                    summary="Record 1–100 meter events atomically (whole batch validated first; "
                    "per-meter idempotency keys → created / duplicate (conflict: true if the payload differs); events "
@@ -247,6 +249,8 @@ def _summary_bound(raw: str, *, param: str) -> datetime | None:
     except ValidationError:
         return None
     if param == "periodEnd" and _DATE_ONLY.match(text):
+        if bound.date() == date.max:
+            return None  # the whole of 9999-12-31: no end
         bound += timedelta(days=1)
     return bound
 
