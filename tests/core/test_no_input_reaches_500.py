@@ -167,7 +167,6 @@ def test_a_server_error_under_api_is_json(api, monkeypatch):
     def boom(**kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(views.selectors, "balance_get", boom, raising=False)
     monkeypatch.setattr(views.BalanceView, "get", lambda self, request: boom())
     api.client.raise_request_exception = False
     r = api.get("/balance", {"user": "u"})
