@@ -255,6 +255,14 @@ def _summary_bound(raw: str, *, param: str) -> datetime | None:
     return bound
 
 
+def usage_in_int64(*values: int) -> None:
+    """Rollups sum in numeric, so a period can total more than the original's int64; no response carries
+    such a number (issue 10 §2): 400, and a shorter period fits."""
+    if any(not INT64_MIN <= value <= INT64_MAX for value in values):
+        raise ValidationError("usage for this period exceeds a signed 64-bit integer; ask for a shorter period",
+                              param="periodStart", code="out_of_range")
+
+
 class MeterEventSummaryView(APIView):
     @extend_schema(
         parameters=[
@@ -277,6 +285,7 @@ class MeterEventSummaryView(APIView):
         meter = selectors.meter_resolve(organization=request.organization, meter_ref=meter_id, param="meterId")
         user = (request.query_params.get("userId") or "").strip()
         usage = selectors.meter_usage(meter=meter, customer=user or None, start=start, end=end)
+        usage_in_int64(usage.value)
         return Response({
             "meterId": meter.public_id, "meterName": meter.name, "userId": user,
             "aggregationType": meter.aggregation_type, "value": usage.value, "eventCount": usage.event_count,

@@ -182,3 +182,38 @@ def test_admin_keeps_django_pages(client):
 def test_authorization_header_parsing_keeps_the_original(acme_key, header):
     r = Api(None).get("/balance", {"user": "u"}, HTTP_AUTHORIZATION=header.format(key=acme_key))
     assert r.status_code == 200, r.content
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ('{"a": 1e999}', "invalid request body: metadata must contain only finite numbers"),
+    ('{"a": %s}' % ("[" * 900 + "]" * 900), "invalid request body: metadata must be nested at most 32 levels deep"),
+    ('{"a": %s}' % ("[" * 32 + "]" * 32), "invalid request body: metadata must be nested at most 32 levels deep"),
+])
+@pytest.mark.parametrize("path, fields", [("/credit-grants", '"userId": "u", "amountCents": 5'),
+                                          ("/invoices", '"userId": "u"')])
+def test_metadata_that_cannot_be_stored_and_echoed_is_400(api, path, fields, metadata, message):
+    r = api.post(path, raw=f'{{{fields}, "metadata": {metadata}}}')
+    assert_error(r, 400, message, param="metadata")
+    assert api.get("/credit-grants", {"userId": "u"}).json()["count"] == 0
+    assert api.get("/invoices", {"userId": "u"}).json()["count"] == 0
+
+
+def test_metadata_31_levels_deep_is_kept(api):
+    deep = "[" * 31 + "]" * 31
+    r = api.post("/credit-grants", raw=f'{{"userId": "u", "amountCents": 5, "metadata": {{"a": {deep}}}}}')
+    assert r.status_code == 201, r.content
+
+
+def test_usage_past_int64_never_appears_in_a_summary_or_a_preview(api):
+    """Rollups sum in numeric: two int64-max events total more than int64. Neither the summary nor the
+    preview answers that number; a period holding one of them still does."""
+    api.post("/meters", {"name": "calls", "eventName": "calls", "aggregationType": "sum"})
+    events = [{"meterId": "calls", "userId": "u", "value": INT64_MAX, "timestamp": "2026-01-01T00:00:00Z"},
+              {"meterId": "calls", "userId": "u", "value": INT64_MAX, "timestamp": "2026-01-02T00:00:00Z"}]
+    assert api.post("/meter-events", {"events": events}).status_code == 201
+    r = api.get("/meter-events/summary", {"meterId": "calls", "userId": "u"})
+    assert_error(r, 400, param="periodStart", contains="64-bit")
+    r = api.post("/invoice-preview", {"userId": "u", "periodStart": "2026-01-01", "periodEnd": "2026-01-03"})
+    assert_error(r, 400, param="periodStart", contains="64-bit")
+    r = api.get("/meter-events/summary", {"meterId": "calls", "userId": "u", "periodEnd": "2026-01-01T12:00:00Z"})
+    assert r.status_code == 200 and INT64_MAX in r.json().values(), r.content

@@ -4,6 +4,8 @@ They subclass DRF's own fields so drf-spectacular documents them with the right 
 
 from __future__ import annotations
 
+import math
+
 from rest_framework import serializers
 
 from billing_project.core.money import INT64_MAX, INT64_MIN
@@ -46,10 +48,34 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
+MAX_JSON_DEPTH = 32
+
+
+def json_trouble(value, depth: int = 0) -> str | None:
+    """Why a free-form JSON value (``metadata``) cannot be stored and echoed, or ``None``: nested deeper
+    than ``MAX_JSON_DEPTH`` (the renderer would hit Python's recursion limit), or a number that is not
+    finite (``1e999`` decodes to infinity; PostgreSQL's jsonb and a strict JSON renderer refuse it)."""
+    stack = [(value, depth)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            if level >= MAX_JSON_DEPTH:
+                return f"must be nested at most {MAX_JSON_DEPTH} levels deep"
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return "must contain only finite numbers"
+    return None
+
+
 class StrictDictField(serializers.DictField):
+    """A JSON object (``metadata``), bounded so it can always be stored and rendered (``json_trouble``)."""
+
     default_error_messages = {"not_a_dict": "must be an object"}
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             self.fail("not_a_dict")
+        trouble = json_trouble(data)
+        if trouble:
+            raise serializers.ValidationError(trouble, code="invalid")
         return data
