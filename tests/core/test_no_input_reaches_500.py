@@ -217,3 +217,9 @@ def test_usage_past_int64_never_appears_in_a_summary_or_a_preview(api):
     assert_error(r, 400, param="periodStart", contains="64-bit")
     r = api.get("/meter-events/summary", {"meterId": "calls", "userId": "u", "periodEnd": "2026-01-01T12:00:00Z"})
     assert r.status_code == 200 and INT64_MAX in r.json().values(), r.content
+
+
+@pytest.mark.parametrize("path, params, param", [("/pricing-rules", {"planId": "a\x00b"}, "planId"),
+                                                 ("/tax-rates", {"state": "x\x00"}, "state")])
+def test_nul_in_a_query_parameter_is_400_naming_it(api, path, params, param):
+    assert_error(api.get(path, params), 400, f"{param} must not contain a NUL character", param=param)

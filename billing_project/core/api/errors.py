@@ -68,6 +68,11 @@ def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return payload_too_large()
     if isinstance(exc, DataError):
+        if "NUL" in str(exc):  # PostgreSQL cannot store U+0000 in text
+            param = _nul_param(context)
+            where = f"{param} " if param else "a value "
+            return Response(error_body(f"{where}must not contain a NUL character", code="invalid_request",
+                                       param=param), status=400)
         param = data_error_param(exc, context)
         message = f"{param} is out of range" if param else "a value is out of range"
         return Response(error_body(message, code="out_of_range", param=param), status=400)
@@ -98,6 +103,22 @@ def data_error_param(exc: DataError, context) -> str | None:
         return named
     if _NUMERIC_OUT_OF_RANGE.search(str(exc)):
         return "amount"
+    return None
+
+
+def _nul_param(context) -> str | None:
+    """The query parameter or top-level body field whose value holds a NUL character, if one does."""
+    request = (context or {}).get("request")
+    if request is None:
+        return None
+    for key, value in request.query_params.items():
+        if "\x00" in key or "\x00" in value:
+            return key
+    data = getattr(request, "_full_data", None)
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                return key
     return None
 
 
