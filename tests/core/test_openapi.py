@@ -118,3 +118,20 @@ def test_a_required_query_reference_documents_404_and_a_delete_its_real_status(s
     assert "404" in paths["/api/v1/billing/meter-events/summary"]["get"]["responses"]
     delete = paths["/api/v1/billing/invoices/{invoice_id}/line-items/{item_id}"]["delete"]["responses"]
     assert "200" in delete and "204" not in delete
+
+
+def _fake(status: int, body: bytes):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(status_code=status, headers={"Content-Type": "application/json"}, content=body)
+
+
+def test_the_api_client_refuses_a_body_that_drifts_from_the_schema(db):
+    """Issue 10 §2: every response the test client gets is validated (tests/schema_check.py)."""
+    from tests.schema_check import check_response
+
+    with pytest.raises(BaseExceptionGroup):  # schemathesis' FailureGroup: "Response violates schema"
+        check_response("GET", "/api/v1/billing/balance", _fake(200, b'{"balance": "12"}'))
+    with pytest.raises(AssertionError, match="not documented"):
+        check_response("POST", "/api/v1/billing/deposit", _fake(402, b'{"error": {}}'))
+    check_response("GET", "/api/v1/billing/nowhere", _fake(404, b"{}"))  # unknown routes: asserted elsewhere
