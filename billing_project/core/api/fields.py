@@ -53,8 +53,9 @@ MAX_JSON_DEPTH = 32
 
 def json_trouble(value, depth: int = 0) -> str | None:
     """Why a free-form JSON value (``metadata``) cannot be stored and echoed, or ``None``: nested deeper
-    than ``MAX_JSON_DEPTH`` (the renderer would hit Python's recursion limit), or a number that is not
-    finite (``1e999`` decodes to infinity; PostgreSQL's jsonb and a strict JSON renderer refuse it)."""
+    than ``MAX_JSON_DEPTH`` (the renderer would hit Python's recursion limit), a number that is not
+    finite (``1e999`` decodes to infinity; PostgreSQL's jsonb and a strict JSON renderer refuse it), or an
+    integer beyond int64 (no response carries one)."""
     stack = [(value, depth)]
     while stack:
         item, level = stack.pop()
@@ -64,6 +65,8 @@ def json_trouble(value, depth: int = 0) -> str | None:
             stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
         elif isinstance(item, float) and not math.isfinite(item):
             return "must contain only finite numbers"
+        elif type(item) is int and not INT64_MIN <= item <= INT64_MAX:
+            return "must contain only integers that fit in a signed 64-bit integer"
     return None
 
 
