@@ -186,7 +186,7 @@ def test_authorization_header_parsing_keeps_the_original(acme_key, header):
 
 @pytest.mark.parametrize("metadata, message", [
     ('{"a": 1e999}', "invalid request body: metadata must contain only finite numbers"),
-    ('{"a": [%d]}' % (INT64_MAX + 1), "invalid request body: metadata must contain only integers that fit in a "
+    (f'{{"a": [{INT64_MAX + 1}]}}', "invalid request body: metadata must contain only integers that fit in a "
                                        "signed 64-bit integer"),
     ('{"a": %s}' % ("[" * 900 + "]" * 900), "invalid request body: metadata must be nested at most 32 levels deep"),
     ('{"a": %s}' % ("[" * 32 + "]" * 32), "invalid request body: metadata must be nested at most 32 levels deep"),
