@@ -122,6 +122,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "billing_project.core.api.guards.ApiRequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +132,10 @@ MIDDLEWARE = [
     "billing_project.core.api.idempotency.IdempotencyMiddleware",
 ]
 APPEND_SLASH = False
+CSRF_FAILURE_VIEW = "billing_project.core.api.errors.csrf_failure"
+# The largest request body read into memory (a 100-event meter batch or a 500-line invoice is far below it);
+# a larger one is 413 in the one error shape.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440))
 
 ROOT_URLCONF = "billing_project.urls"
 WSGI_APPLICATION = "billing_project.wsgi.application"

@@ -19,3 +19,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^api/", api_not_found),
 ]
+
+# Under /api/ every error is JSON in the one error shape; elsewhere (admin, portal) Django's pages.
+handler400 = "billing_project.core.api.errors.handler400"
+handler403 = "billing_project.core.api.errors.handler403"
+handler404 = "billing_project.core.api.errors.handler404"
+handler500 = "billing_project.core.api.errors.handler500"

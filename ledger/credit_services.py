@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
 from billing_project.core.errors import IdempotencyConflict, NotFound, ValidationError
 from billing_project.core.models import Organization
+from billing_project.core.money import INT64_MAX
 from billing_project.core.times import rfc3339
 from ledger import postings, sweeps
 from ledger import services as ledger_services
@@ -121,6 +122,22 @@ def _validate_charges(charges: Sequence[Charge]) -> None:
 
 # --- create ------------------------------------------------------------------------------------------
 
+def _credit_total_check(*, organization: Organization, user: str, currency: str, amount_cents: int) -> None:
+    """The user's credit balance in ``currency`` (Σ unburned grants) must stay a signed 64-bit integer, as
+    every total the API answers: a grant that would push it past is refused (400 naming ``amountCents``).
+    A transaction-scoped advisory lock per (organization, user, currency) makes concurrent grants take
+    turns at this check; it is held only until the grant commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                       [f"credit-total:{organization.pk}:{user}:{currency}"])
+    total = (CreditGrant.objects.filter(organization=organization, customer=user, currency=currency,
+                                        remaining_cents__gt=0)
+             .aggregate(total=Sum("remaining_cents", default=0))["total"])
+    if total + amount_cents > INT64_MAX:
+        raise ValidationError("amountCents would take the credit balance beyond a signed 64-bit integer",
+                              param="amountCents", code="out_of_range")
+
+
 def credit_grant_create(*, organization: Organization, user: str, amount_cents: int, currency: str = "usd",
                         name: str = "", priority: int = 0, eligibility: Iterable[str] = (), tags: str = "",
                         metadata: dict[str, Any] | None = None, effective_at: datetime | None = None,
@@ -138,6 +155,7 @@ def credit_grant_create(*, organization: Organization, user: str, amount_cents: 
     # An ``expires_at`` at or before ``effective_at`` is accepted as in the original (a zero or negative
     # ``expiresIn``): the grant is never usable and the expiry sweeper posts it to breakage.
     with transaction.atomic():
+        _credit_total_check(organization=organization, user=user, currency=currency, amount_cents=amount_cents)
         account = Account.objects.create(organization=organization, kind=Account.KIND_CREDIT_GRANT, customer=user,
                                          currency=currency, normal_balance=Account.NORMAL_CREDIT,
                                          allow_negative=False)

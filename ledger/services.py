@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -290,6 +291,20 @@ class _Running:
             self.consume[wallet_id] = min(expiring, -d_balance)
 
 
+@contextmanager
+def _balance_bounds():
+    """A running balance (or its holds) pushed past a signed 64-bit integer fails the wallet's UPDATE
+    (bigint): refuse the write as the request's ``amount`` (400), so no total we answer ever leaves int64.
+    The caller's atomic block rolls everything back."""
+    try:
+        yield
+    except DataError as exc:
+        if "out of range" not in str(exc):
+            raise
+        raise ValidationError("amount would take the balance beyond a signed 64-bit integer",
+                              param="amount", code="out_of_range") from exc
+
+
 def _post_locked(*, organization, type, currency, amount, legs, customer, idempotency_key, fingerprint, tags,
                  notes, metadata, source_type, source_id, reverses, expires_at, consume_lots) -> BalanceTransaction:
     deltas = postings.running_deltas(legs)
@@ -311,7 +326,7 @@ def _post_locked(*, organization, type, currency, amount, legs, customer, idempo
         organization=organization, type="balance_transaction.created", object_type="balance_transaction",
         object_id=txn.public_id, customer_id=customer, data=transaction_data(txn),
     )
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _balance_bounds():
         for wallet_id in wallet_ids[:-1]:  # ascending id: the fixed lock order
             cursor.execute(_UPDATE_WALLET, running.params(wallet_id, deltas[wallet_id]))
             running.apply(cursor, wallet_id, deltas[wallet_id], cursor.fetchone())

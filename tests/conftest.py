@@ -11,12 +11,16 @@ from rest_framework.test import APIClient
 
 from billing_project.core import services as core_services
 from tests.factories import OrganizationFactory
+from tests.schema_check import check_response
 
 API = "/api/v1/billing"
 
 
 class Api:
-    """A thin JSON client bound to one API key."""
+    """A thin JSON client bound to one API key. Every response is checked against the OpenAPI schema
+    (``tests/schema_check.py``)."""
+
+    check_schema = True
 
     def __init__(self, key: str | None):
         self.client = APIClient()
@@ -28,17 +32,23 @@ class Api:
         return path if path.startswith("/api/") or path.startswith("/healthz") else API + path
 
     def get(self, path: str, params: dict | None = None, **headers):
-        return self.client.get(self._url(path), params or {}, **headers)
+        return self._checked("GET", path, self.client.get(self._url(path), params or {}, **headers))
 
     def delete(self, path: str, **headers):
-        return self.client.delete(self._url(path), **headers)
+        return self._checked("DELETE", path, self.client.delete(self._url(path), **headers))
+
+    def _checked(self, method: str, path: str, response):
+        if self.check_schema:
+            check_response(method, self._url(path), response)
+        return response
 
     def post(self, path: str, body=None, *, raw: bytes | str | None = None, idempotency_key: str | None = None,
              **headers):
         if idempotency_key is not None:
             headers["HTTP_IDEMPOTENCY_KEY"] = idempotency_key
         payload = raw if raw is not None else (json.dumps(body) if body is not None else "")
-        return self.client.generic("POST", self._url(path), payload, content_type="application/json", **headers)
+        response = self.client.generic("POST", self._url(path), payload, content_type="application/json", **headers)
+        return self._checked("POST", path, response)
 
 
 @pytest.fixture

@@ -29,10 +29,18 @@ def parse_rfc3339(value: str) -> datetime | None:
         head, _, rest = text.partition(".")
         digits = re.match(r"\d+", rest).group(0)
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest[len(digits):]}"
-    try:
+    try:  # a local time near year 1 or 9999 may have no UTC equivalent (OverflowError): not a timestamp we can use
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+
+
+def time_shift(moment: datetime, delta: timedelta, *, param: str) -> datetime:
+    """``moment + delta``, or 400 naming ``param`` when the result falls outside years 1–9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        raise ValidationError(f"{param} puts the time beyond year 9999", param=param, code="out_of_range") from None
 
 
 def parse_period_bound(value: str, *, param: str) -> datetime:

@@ -6,6 +6,7 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework import status as http
+from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -20,12 +21,16 @@ from invoicing.services.invoices import LineInput
 
 
 class _TimeField(StrictCharField):
-    """An optional RFC 3339 timestamp, parsed."""
+    """An optional RFC 3339 timestamp, parsed. Not sending it (or ``null``) is "no value"; a blank string is
+    not a timestamp (400 naming the field, as the original's time decoder refuses ``""``)."""
+
+    def run_validation(self, data=empty):
+        if isinstance(data, str) and not data.strip():
+            raise serializers.ValidationError("must be an RFC 3339 timestamp", code="invalid_time")
+        return super().run_validation(data)
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if not value:
-            return None
         parsed = parse_rfc3339(value)
         if parsed is None:
             raise serializers.ValidationError("must be an RFC 3339 timestamp", code="invalid_time")
@@ -245,6 +250,7 @@ class InvoicePayView(APIView):
     @extend_schema(request=None, responses=PayOut,
                    summary="Collect atomically: credits → customer balance → deposits; all or nothing")
     def post(self, request, invoice_id: str):
+        optional_body(request)  # an action takes no body or a JSON object; anything else is 400
         invoice, result = invoice_services.invoice_pay(organization=request.organization, invoice_id=invoice_id,
                                                        actor=api_actor(request))
         return Response({"invoice": _render(invoice), "collection": invoice_services.collection_data(result)})
@@ -281,7 +287,7 @@ class InvoiceLineItemsView(APIView):
 
 
 class InvoiceLineItemView(APIView):
-    @extend_schema(request=None, responses=InvoiceOut, summary="Remove a line from a draft")
+    @extend_schema(request=None, responses={200: InvoiceOut}, summary="Remove a line from a draft")
     def delete(self, request, invoice_id: str, item_id: str):
         invoice = invoice_services.invoice_line_remove(organization=request.organization, invoice_id=invoice_id,
                                                        line_id=item_id)
@@ -309,6 +315,7 @@ class InvoiceCalculateTaxView(APIView):
                                OpenApiParameter("city", str, required=False, description="accepted, unused")],
                    summary="Set the draft's tax address and compute its tax (no matching rate → 0 tax)")
     def post(self, request, invoice_id: str):
+        optional_body(request)  # an action takes no body or a JSON object; anything else is 400
         invoice = invoice_services.invoice_tax_calculate(
             organization=request.organization, invoice_id=invoice_id,
             country=request.query_params.get("country", ""), state=request.query_params.get("state", ""))

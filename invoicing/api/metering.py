@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -222,6 +222,8 @@ def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
 
 
 class MeterEventsView(APIView):
+    data_error_param = "events.value"  # a rollup sum past int64 (PostgreSQL DataError) is about the values
+
     @extend_schema(request=MeterEventBatchIn, responses={201: MeterEventBatchOut},
                    summary="Record 1–100 meter events atomically (whole batch validated first; "
                    "per-meter idempotency keys → created / duplicate (conflict: true if the payload differs); events "
@@ -247,8 +249,18 @@ def _summary_bound(raw: str, *, param: str) -> datetime | None:
     except ValidationError:
         return None
     if param == "periodEnd" and _DATE_ONLY.match(text):
+        if bound.date() == date.max:
+            return None  # the whole of 9999-12-31: no end
         bound += timedelta(days=1)
     return bound
+
+
+def usage_in_int64(*values: int) -> None:
+    """Rollups sum in numeric, so a period can total more than the original's int64; no response carries
+    such a number (issue 10 §2): 400, and a shorter period fits."""
+    if any(not INT64_MIN <= value <= INT64_MAX for value in values):
+        raise ValidationError("usage for this period exceeds a signed 64-bit integer; ask for a shorter period",
+                              param="periodStart", code="out_of_range")
 
 
 class MeterEventSummaryView(APIView):
@@ -273,6 +285,7 @@ class MeterEventSummaryView(APIView):
         meter = selectors.meter_resolve(organization=request.organization, meter_ref=meter_id, param="meterId")
         user = (request.query_params.get("userId") or "").strip()
         usage = selectors.meter_usage(meter=meter, customer=user or None, start=start, end=end)
+        usage_in_int64(usage.value)
         return Response({
             "meterId": meter.public_id, "meterName": meter.name, "userId": user,
             "aggregationType": meter.aggregation_type, "value": usage.value, "eventCount": usage.event_count,

@@ -11,6 +11,7 @@ from billing_project.core.api.fields import StrictCharField
 from billing_project.core.api.inputs import body, validated
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import parse_period
+from invoicing.api.metering import usage_in_int64
 from invoicing.selectors import preview as preview_selectors
 
 
@@ -64,6 +65,9 @@ class InvoicePreviewView(APIView):
         preview = preview_selectors.invoice_preview(organization=request.organization, user=v["userId"],
                                                     start=start, end=end, plan_id=v["planId"],
                                                     currency=v["currency"])
+        usage_in_int64(preview.subtotal, preview.credit_applied, preview.amount_due,
+                       *(n for line in preview.lines for n in (line.quantity, line.total_cost, line.unit_cost,
+                                                               line.event_count, line.credit_applied)))
         lines = [{
             "meterId": line.meter.public_id, "meterName": line.meter.name, "quantity": line.quantity,
             "eventCount": line.event_count, "unitCost": line.unit_cost, "unitPriceDecimal": line.unit_price_decimal,

@@ -10,10 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
-from billing_project.core.api.inputs import ReasonIn, api_actor, body, query_required, validated
-from billing_project.core.api.parsers import NulCharacter, json_loads_safe
+from billing_project.core.api.inputs import ReasonIn, api_actor, body, optional_body, query_required, validated
 from billing_project.core.money import currency_normalize
-from billing_project.core.times import parse_duration, parse_rfc3339
+from billing_project.core.times import parse_duration, parse_rfc3339, time_shift
 from ledger import credit_services, selectors
 
 REASON_MAX = 500
@@ -115,7 +114,8 @@ class CreditGrantsView(APIView):
             organization=request.organization, user=v["userId"], amount_cents=v["amountCents"],
             currency=v["currency"], name=v["name"], priority=v["priority"], eligibility=v["eligibility"],
             tags=v["tags"], metadata=v["metadata"], effective_at=effective_at,
-            expires_at=effective_at + v["expiresIn"] if v["expiresIn"] is not None else None,
+            expires_at=(time_shift(effective_at, v["expiresIn"], param="expiresIn")
+                        if v["expiresIn"] is not None else None),
         )
         return Response(credit_services.grant_data(grant), status=http.HTTP_201_CREATED)
 
@@ -139,13 +139,10 @@ class CreditBalanceView(APIView):
 
 
 def _void_reason(request) -> str:
-    """The optional audit ``reason``. The original ignores any body of a void, so nothing in it is refused:
-    a body that is not a JSON object, or a ``reason`` that is not a string, is ignored; a long one is cut."""
-    try:
-        data = json_loads_safe(request.body) if request.body else {}
-    except (ValueError, NulCharacter):
-        return ""
-    reason = data.get("reason") if isinstance(data, dict) else None
+    """The optional audit ``reason``. An action takes an empty body or a JSON object (anything else is 400
+    ``invalid request body``, before the grant is touched); in the object, a ``reason`` that is not a string
+    is ignored as the original ignores the body, and a long one is cut."""
+    reason = optional_body(request).get("reason")
     return reason.strip()[:REASON_MAX] if isinstance(reason, str) else ""
 
 

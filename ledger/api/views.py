@@ -8,13 +8,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing_project.core.api.errors import first_error, validation_message
-from billing_project.core.api.inputs import body, query_required, validated, without_nulls
+from billing_project.core.api.inputs import body, optional_body, query_required, validated, without_nulls
 from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.api.parsers import NulCharacter, json_loads_safe
 from billing_project.core.errors import ApplicationError
@@ -201,6 +200,7 @@ class HoldViewSet(viewsets.GenericViewSet):
     @extend_schema(request=None, responses=s.HoldOut, summary="Release a pending hold (holdRemoved)")
     @action(detail=True, methods=["post"])
     def release(self, request, pk=None):
+        optional_body(request)  # an action takes no body or a JSON object; anything else is 400
         hold = services.hold_release(organization=request.organization, hold_id=pk)
         return Response(services.hold_data(hold))
 
@@ -208,10 +208,7 @@ class HoldViewSet(viewsets.GenericViewSet):
                    summary="Capture a pending hold (all of it, or `amount`); the rest is released")
     @action(detail=True, methods=["post"])
     def capture(self, request, pk=None):
-        data = request.data if request.body else {}
-        if not isinstance(data, dict):
-            raise ParseError()
-        v = validated(s.HoldCaptureIn, without_nulls(data))
+        v = validated(s.HoldCaptureIn, optional_body(request))
         hold = services.hold_capture(organization=request.organization, hold_id=pk, amount=v["amount"] or None)
         return Response(services.hold_data(hold))
 

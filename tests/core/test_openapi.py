@@ -102,3 +102,36 @@ def test_swagger_ui_loads_only_local_assets_and_they_are_served(settings, tmp_pa
         assert b"".join(response.streaming_content if response.streaming else [response.content]), url
     # The page's script fetches the schema from our own origin too.
     assert "/api/schema/" in html
+
+
+def test_payment_required_is_documented_where_the_ledger_floor_can_answer_it(schema):
+    from billing_project.core.api.schema import _PAYMENT_REQUIRED
+
+    for method, suffix in _PAYMENT_REQUIRED:
+        responses = schema["paths"][f"/api/v1/billing{suffix}"][method]["responses"]
+        assert "402" in responses, (method, suffix)
+    assert "402" not in schema["paths"]["/api/v1/billing/deposit"]["post"]["responses"]
+
+
+def test_a_required_query_reference_documents_404_and_a_delete_its_real_status(schema):
+    paths = schema["paths"]
+    assert "404" in paths["/api/v1/billing/meter-events/summary"]["get"]["responses"]
+    delete = paths["/api/v1/billing/invoices/{invoice_id}/line-items/{item_id}"]["delete"]["responses"]
+    assert "200" in delete and "204" not in delete
+
+
+def _fake(status: int, body: bytes):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(status_code=status, headers={"Content-Type": "application/json"}, content=body)
+
+
+def test_the_api_client_refuses_a_body_that_drifts_from_the_schema(db):
+    """Issue 10 §2: every response the test client gets is validated (tests/schema_check.py)."""
+    from tests.schema_check import check_response
+
+    with pytest.raises(BaseExceptionGroup):  # schemathesis' FailureGroup: "Response violates schema"
+        check_response("GET", "/api/v1/billing/balance", _fake(200, b'{"balance": "12"}'))
+    with pytest.raises(AssertionError, match="not documented"):
+        check_response("POST", "/api/v1/billing/deposit", _fake(402, b'{"error": {}}'))
+    check_response("GET", "/api/v1/billing/nowhere", _fake(404, b"{}"))  # unknown routes: asserted elsewhere

@@ -213,8 +213,18 @@ def test_any_64_bit_priority_is_accepted_as_the_original(api, priority):
     assert CreditGrant.objects.get(public_id=body["id"]).priority == priority
 
 
-@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"reason": 5}', '"text"', "null"])
-def test_void_ignores_any_body_as_the_original(api, raw):
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"text"'])
+def test_void_refuses_a_body_that_is_not_an_object(api, raw):
+    """Issue 10 §2: an action takes an empty body or a JSON object; anything else is 400 and voids nothing
+    (stricter than the original, which ignored the body)."""
+    grant = _grant(api)
+    response = api.post(f"/credit-grants/{grant['id']}/void", raw=raw)
+    assert response.status_code == 400, response.content
+    assert CreditGrant.objects.get(public_id=grant["id"]).voided_at is None
+
+
+@pytest.mark.parametrize("raw", ['{"reason": 5}', "null", ""])
+def test_void_ignores_what_it_does_not_use(api, raw):
     grant = _grant(api)
     response = api.post(f"/credit-grants/{grant['id']}/void", raw=raw)
     assert response.status_code == 200, response.content

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request, permission_denied, server_error
+from django.views.defaults import page_not_found as django_page_not_found
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -59,8 +65,20 @@ def exception_handler(exc, context):
         return Response(error_body(message, code=code, param=param), status=400)
     if isinstance(exc, Http404):
         return Response(error_body("resource not found", code="resource_missing"), status=404)
+    if isinstance(exc, RecursionError):  # JSON nested deeper than the decoder (or anything after it) can follow
+        return Response(error_body("invalid request body: nested too deeply", code="invalid_request_body"),
+                        status=400)
+    if isinstance(exc, RequestDataTooBig):
+        return payload_too_large()
     if isinstance(exc, DataError):
-        return Response(error_body("a value is out of range", code="out_of_range"), status=400)
+        if "NUL" in str(exc):  # PostgreSQL cannot store U+0000 in text
+            param = _nul_param(context)
+            where = f"{param} " if param else "a value "
+            return Response(error_body(f"{where}must not contain a NUL character", code="invalid_request",
+                                       param=param), status=400)
+        param = data_error_param(exc, context)
+        message = f"{param} is out of range" if param else "a value is out of range"
+        return Response(error_body(message, code="out_of_range", param=param), status=400)
     if isinstance(exc, exceptions.APIException):
         codes = {401: "unauthorized", 403: "forbidden", 404: "resource_missing", 405: "method_not_allowed",
                  406: "not_acceptable", 415: "unsupported_media_type", 429: "rate_limited"}
@@ -75,9 +93,91 @@ def exception_handler(exc, context):
     return None
 
 
+_NUMERIC_OUT_OF_RANGE = re.compile(r"(bigint|integer|smallint|numeric)[^\n]*out of range|numeric field overflow")
+
+
+def data_error_param(exc: DataError, context) -> str | None:
+    """The field a PostgreSQL ``DataError`` is about. A number out of range on a write is the request's
+    amount (the only client-controlled number summed into stored totals); a view can name another field by
+    setting ``data_error_param`` on itself."""
+    view = (context or {}).get("view")
+    named = getattr(view, "data_error_param", None)
+    if named:
+        return named
+    if _NUMERIC_OUT_OF_RANGE.search(str(exc)):
+        return "amount"
+    return None
+
+
+def _nul_param(context) -> str | None:
+    """The query parameter or top-level body field whose value holds a NUL character, if one does."""
+    request = (context or {}).get("request")
+    if request is None:
+        return None
+    for key, value in request.query_params.items():
+        if "\x00" in key or "\x00" in value:
+            return key
+    data = getattr(request, "_full_data", None)
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and "\x00" in value:
+                return key
+    return None
+
+
+def payload_too_large() -> JsonResponse:
+    from django.conf import settings
+
+    return JsonResponse(error_body(f"request body too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes)",
+                                   code="payload_too_large"), status=413)
+
+
+@csrf_exempt  # an unknown route answers 404 for every method, not a CSRF 403
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """JSON 404 for unknown routes under /api/ (Django's HTML page is for browsers)."""
     return JsonResponse(
         error_body(f"Unrecognized request URL ({request.method}: {request.path})", code="route_not_found"),
         status=404,
     )
+
+
+# --- Django's error handlers (urls.py): JSON in the one error shape under /api/, Django's pages elsewhere --
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler400(request, exception=None):
+    if not _is_api(request):
+        return bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return payload_too_large()
+    return JsonResponse(error_body("bad request", code="invalid_request"), status=400)
+
+
+def handler403(request, exception=None):
+    if not _is_api(request):
+        return permission_denied(request, exception)
+    return JsonResponse(error_body("forbidden", code="forbidden"), status=403)
+
+
+def handler404(request, exception=None):
+    if not _is_api(request):
+        return django_page_not_found(request, exception)
+    return api_not_found(request)
+
+
+def handler500(request):
+    if not _is_api(request):
+        return server_error(request)
+    return JsonResponse(error_body("internal server error", code="api_error"), status=500)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the API authenticates by key and its views are CSRF-exempt; anything else under
+    /api/ that trips CSRF still answers in the one error shape."""
+    if not _is_api(request):
+        from django.views.csrf import csrf_failure as django_csrf_failure
+
+        return django_csrf_failure(request, reason)
+    return JsonResponse(error_body(f"forbidden: {reason}", code="forbidden"), status=403)

@@ -48,8 +48,11 @@ def without_nulls(data: dict) -> dict:
 
 
 def optional_body(request) -> dict:
-    """The JSON object body, or ``{}`` when there is none (endpoints whose body is optional)."""
-    return body(request) if request.body else {}
+    """The body of an action (void, release, pay, …): none, JSON ``null`` (not sent) or a JSON object;
+    anything else — a string, an array, a number, not JSON — is 400 ``invalid request body``."""
+    if not request.body or request.data is None:
+        return {}
+    return body(request)
 
 
 def api_actor(request) -> str:

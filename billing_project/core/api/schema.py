@@ -5,8 +5,9 @@ Tags come from the path (the first segment after ``/billing/``) through ``openap
 order and descriptions are ``openapi_tags.TAGS`` (``SPECTACULAR_SETTINGS["TAGS"]``), the order Swagger UI
 shows them in. A segment missing from the map gets a tag named after it (and ``tests/core/test_openapi.py``
 fails until it is added there). Error responses an operation does not declare itself get the shared
-``Error`` body: 401 for every authenticated operation, 400 for any input, 404 for ids (in the path or the
-body), and 409 for writes (a state that forbids the action, a duplicate, an ``Idempotency-Key`` reused with
+``Error`` body: 401 for every authenticated operation, 400 for any input, 402 for the writes that take
+money from a wallet (``_PAYMENT_REQUIRED``), 404 for ids (in the path, the body or a required query
+parameter), and 409 for writes (a state that forbids the action, a duplicate, an ``Idempotency-Key`` reused with
 another body).
 """
 
@@ -54,9 +55,13 @@ ERROR_DESCRIPTIONS = {
            "state does not allow, in the original's wording.",
     "401": "No or an unknown API key.",
     "404": "An id (in the path or the body) that names nothing in your organization.",
+    "402": "Insufficient available balance: the wallet cannot cover the amount (`param` is `amount`).",
     "409": "A conflict: the object's state forbids the action, a duplicate, or an `Idempotency-Key` reused "
            "with a different body.",
 }
+# Writes that take money from a wallet that may not go negative, so they can answer 402 (the ledger's floor).
+_PAYMENT_REQUIRED = {("post", "/holds"), ("post", "/holds/{id}/capture"), ("post", "/usage"), ("post", "/refund"),
+                     ("post", "/invoices/{invoice_id}/pay"), ("post", "/customer-balance/adjustments")}
 _WRITES = {"post", "put", "patch", "delete"}
 _SEGMENT = re.compile(r"/billing/([^/{]+)")
 
@@ -82,15 +87,24 @@ def _body_references(operation: dict, schemas: dict) -> bool:
     return False
 
 
-def _error_codes(method: str, operation: dict, tag: str, schemas: dict) -> list[str]:
+def _query_references(params: list) -> bool:
+    """Does a required query parameter name another object by id (``meterId`` on the usage summary)?"""
+    return any(p.get("in") == "query" and p.get("required") and p["name"].endswith("Id")
+               and p["name"] not in _NOT_REFERENCES for p in params)
+
+
+def _error_codes(method: str, path: str, operation: dict, tag: str, schemas: dict) -> list[str]:
     params = operation.get("parameters", [])
     codes = []
     if "requestBody" in operation or method in _WRITES or any(p.get("in") == "query" for p in params):
         codes.append("400")
     if operation.get("security", [{}]) not in ([], [{}]):
         codes.append("401")
+    if (method, path.split("/billing", 1)[-1]) in _PAYMENT_REQUIRED:
+        codes.append("402")
     if tag not in _NO_STATE_ERRORS:
-        if any(p.get("in") == "path" for p in params) or _body_references(operation, schemas):
+        if (any(p.get("in") == "path" for p in params) or _body_references(operation, schemas)
+                or _query_references(params)):
             codes.append("404")
         if method in _WRITES:
             codes.append("409")
@@ -112,7 +126,7 @@ def postprocess_tags_and_errors(result: dict, generator, request, public) -> dic
                 continue
             operation["tags"] = [tag]
             responses = operation["responses"]
-            for code in _error_codes(method, operation, tag, schemas):
+            for code in _error_codes(method, path, operation, tag, schemas):
                 responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code],
                                             "content": {"application/json": {"schema": ref}}})
     # Declared groups without an operation yet (resources still to be built) are left out of the UI.
