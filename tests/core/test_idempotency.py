@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection
@@ -69,30 +70,27 @@ def test_overlong_key_is_400(api):
                  param="Idempotency-Key")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_same_key_while_first_is_in_flight_is_409(acme_key):
-    """A request holds the key while it runs: block it on the wallet row lock, then retry meanwhile."""
-    api = Api(acme_key)
-    api.post("/deposit", {"user": "hanzo/slow", "amount": 1})  # create the wallet
-    results: dict[str, object] = {}
-
+@contextmanager
+def _first_request_blocked(acme_key, *, user: str, key: str):
+    """A deposit for ``user`` with Idempotency-Key ``key`` sent from a thread and held on the wallet's row
+    lock (another thread holds it) once its claim exists; released, and both threads joined, on exit.
+    Yields the dict where the first request's response lands (``"first"``)."""
     from django.db import connections, transaction
 
-    lock_taken = threading.Event()
-    release = threading.Event()
+    results: dict[str, object] = {}
+    lock_taken, release = threading.Event(), threading.Event()
 
     def hold_wallet_lock():
         with transaction.atomic():
             with connections["default"].cursor() as cursor:
-                cursor.execute("SELECT id FROM ledger_account WHERE customer = 'hanzo/slow' AND kind = 'wallet' "
-                               "FOR UPDATE")
+                cursor.execute("SELECT id FROM ledger_account WHERE customer = %s AND kind = 'wallet' FOR UPDATE",
+                               [user])
             lock_taken.set()
             release.wait(10)
         connections.close_all()
 
     def slow_request():
-        results["first"] = Api(acme_key).post("/deposit", {"user": "hanzo/slow", "amount": 5},
-                                              idempotency_key="inflight")
+        results["first"] = Api(acme_key).post("/deposit", {"user": user, "amount": 5}, idempotency_key=key)
         connections.close_all()
 
     locker = threading.Thread(target=hold_wallet_lock)
@@ -101,12 +99,23 @@ def test_same_key_while_first_is_in_flight_is_409(acme_key):
     worker = threading.Thread(target=slow_request)
     worker.start()
     deadline = time.monotonic() + 10
-    while not IdempotencyRecord.objects.filter(key="inflight").exists() and time.monotonic() < deadline:
+    while not IdempotencyRecord.objects.filter(key=key).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    second = api.post("/deposit", {"user": "hanzo/slow", "amount": 5}, idempotency_key="inflight")
-    release.set()
-    worker.join(10)
-    locker.join(10)
+    try:
+        yield results
+    finally:
+        release.set()
+        worker.join(10)
+        locker.join(10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_key_while_first_is_in_flight_is_409(acme_key):
+    """A request holds the key while it runs: block it on the wallet row lock, then retry meanwhile."""
+    api = Api(acme_key)
+    api.post("/deposit", {"user": "hanzo/slow", "amount": 1})  # create the wallet
+    with _first_request_blocked(acme_key, user="hanzo/slow", key="inflight") as results:
+        second = api.post("/deposit", {"user": "hanzo/slow", "amount": 5}, idempotency_key="inflight")
     assert_error(second, 409, param="Idempotency-Key", contains="still being processed")
     assert results["first"].status_code == 201
     third = api.post("/deposit", {"user": "hanzo/slow", "amount": 5}, idempotency_key="inflight")
@@ -233,41 +242,13 @@ def test_a_failure_recording_the_response_rolls_the_work_back(acme_key, monkeypa
 def test_a_retry_never_takes_over_a_slow_first_request_that_may_still_commit(acme_key, settings):
     """Even past the in-flight timeout, a claim whose request is still running (its transaction holds the
     record's lock) is not taken over: the retry is a 409, the first commits once, a later retry replays."""
-    from django.db import connections, transaction
-
     settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = 0
     api = Api(acme_key)
     api.post("/deposit", {"user": "hanzo/race", "amount": 1})  # create the wallet
-    results: dict[str, object] = {}
-    lock_taken, release = threading.Event(), threading.Event()
-
-    def hold_wallet_lock():
-        with transaction.atomic():
-            with connections["default"].cursor() as cursor:
-                cursor.execute("SELECT id FROM ledger_account WHERE customer = 'hanzo/race' AND kind = 'wallet' "
-                               "FOR UPDATE")
-            lock_taken.set()
-            release.wait(10)
-        connections.close_all()
-
-    def slow_request():
-        results["first"] = Api(acme_key).post("/deposit", {"user": "hanzo/race", "amount": 5},
-                                              idempotency_key="race")
-        connections.close_all()
-
-    locker = threading.Thread(target=hold_wallet_lock)
-    locker.start()
-    assert lock_taken.wait(10)
-    worker = threading.Thread(target=slow_request)
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not IdempotencyRecord.objects.filter(key="race").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)  # the first request now waits on the wallet lock, inside its transaction
-    retries = [api.post("/deposit", {"user": "hanzo/race", "amount": 5}, idempotency_key="race") for _ in range(3)]
-    release.set()
-    worker.join(10)
-    locker.join(10)
+    with _first_request_blocked(acme_key, user="hanzo/race", key="race") as results:
+        time.sleep(0.2)  # the first request now waits on the wallet lock, inside its transaction
+        retries = [api.post("/deposit", {"user": "hanzo/race", "amount": 5}, idempotency_key="race")
+                   for _ in range(3)]
     for retry in retries:
         assert_error(retry, 409, param="Idempotency-Key", contains="still being processed")
     assert results["first"].status_code == 201
