@@ -56,8 +56,9 @@ def main() -> None:
     from invoicing.models import Invoice
     from invoicing.services import invoices as svc
     from invoicing.services.invoices import LineInput
-    from ledger import credit_services, selectors
+    from ledger import selectors
     from ledger import services as ledger_services
+    from ledger.services import credits as credit_services
 
     call_command("migrate", verbosity=0)
     stamp = int(time.time())

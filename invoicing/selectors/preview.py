@@ -17,7 +17,7 @@ from billing_project.core.models import Organization
 from invoicing.models import Meter
 from invoicing.selectors import metering as metering_selectors
 from invoicing.selectors import pricing as pricing_selectors
-from ledger import credit_services
+from ledger.services import credits as credit_services
 
 DEFAULT_CURRENCY = "usd"
 

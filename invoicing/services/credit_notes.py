@@ -18,7 +18,7 @@ Invariants
     amount`` and the amount due is recomputed. Its void needs the invoice still open (409 otherwise).
   - ``customer_balance`` (paid invoice): credit of the kind that paid comes back. The grant-paid part
     (the note's pro-rata share of what grants paid, cumulative over the invoice's notes, exact integers)
-    is re-issued as grants like the ones that paid (``ledger.credit_return_services``, ``grant_returns``),
+    is re-issued as grants like the ones that paid (``ledger.services.credit_returns``, ``grant_returns``),
     the rest is credited to the customer balance (Dr credit notes / Cr customer balance,
     ``credit_balance_transaction``). Its void takes both back, a 409 if the customer has already used
     either (nothing changes then).
@@ -50,9 +50,10 @@ from invoicing.models import CreditNote, DocumentSequence, Invoice
 from invoicing.selectors import credit_notes as credit_note_selectors
 from invoicing.services import invoices as invoice_services
 from invoicing.services.sequences import document_number, sequence_next
-from ledger import credit_return_services, customer_balance_services
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction
+from ledger.services import credit_returns as credit_return_services
+from ledger.services import customer_balance as customer_balance_services
 from webhooks import services as webhook_services
 
 MAX_LINES = 500

@@ -20,7 +20,7 @@ Invariants
   sets the due date (``Organization.invoice_due_days``), freezes the tax and posts the receivable
   (Dr receivable / Cr revenue, Cr tax payable). Void of an open invoice posts the reverse; an uncollectible
   invoice's remainder goes to bad debt. ``ledger_audit`` stays clean on every path.
-- Collection is atomic (``ledger.collection_services``): either the whole amount due is secured and the
+- Collection is atomic (``ledger.services.collection``): either the whole amount due is secured and the
   invoice is paid, or nothing is consumed and only the attempt is recorded. The status guard under the
   row lock makes a second concurrent pay a 409, so an invoice is paid (and ``invoice.paid`` sent) once.
 - Every state change publishes its ``invoice.*`` event in the same transaction; staff and API actions on
@@ -52,11 +52,12 @@ from invoicing.selectors import tax as tax_selectors
 from invoicing.services import invoice_pdfs
 from invoicing.services import tax as tax_services
 from invoicing.services.sequences import document_number, sequence_next
-from ledger import collection_services, customer_balance_services
 from ledger import services as ledger_services
-from ledger.collection_services import CollectionResult, RemainderPayer
-from ledger.credit_services import Charge
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from ledger.services import collection as collection_services
+from ledger.services import customer_balance as customer_balance_services
+from ledger.services.collection import CollectionResult, RemainderPayer
+from ledger.services.credits import Charge
 from webhooks import services as webhook_services
 
 ZERO_TIME = "0001-01-01T00:00:00Z"

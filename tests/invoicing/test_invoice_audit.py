@@ -10,7 +10,8 @@ from django.core.management.base import CommandError
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
 from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
+from ledger import selectors
+from ledger.services import credits as credit_services
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""Pure pricing: how an aggregated quantity becomes an amount in minor units. No database, no Django.
+"""Pure rating: how an aggregated quantity becomes an amount in minor units. No database, no Django.
 
 Models (``line_cost``)
 - ``per_unit``: ``q × unit price``.
