@@ -149,7 +149,7 @@ def test_void_racing_a_burn_of_the_returned_grant_is_one_or_the_other(org_acme):
     from billing_project.core.errors import Conflict
     from invoicing.services import credit_notes as cn_services
     from invoicing.services import invoices as invoice_services
-    from invoicing.services.invoices import LineInput
+    from invoicing.services.invoice_lines import LineInput
     from tests.threads import run_threads
 
     for round_ in range(4):
@@ -196,7 +196,7 @@ def test_notes_never_give_back_more_grant_credit_than_grants_paid(org_acme, usag
     exactly what grants paid, and the rest as balance."""
     from invoicing.services import credit_notes as cn_services
     from invoicing.services import invoices as invoice_services
-    from invoicing.services.invoices import LineInput
+    from invoicing.services.invoice_lines import LineInput
     from ledger.services import credit_returns as credit_return_services
 
     customer = f"cnprop/{next(_prop_customers)}"

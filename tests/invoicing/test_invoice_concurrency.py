@@ -9,7 +9,7 @@ import pytest
 from billing_project.core.errors import Conflict
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction, CreditGrant, CustomerBalanceTransaction

@@ -11,7 +11,7 @@ from invoicing.models import Invoice
 from invoicing.services import credit_notes as cn_services
 from invoicing.services import invoices as svc
 from invoicing.services import tax as tax_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import Account, Entry

@@ -10,7 +10,7 @@ import pytest
 
 from billing_project.core.errors import Conflict
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import CreditGrant

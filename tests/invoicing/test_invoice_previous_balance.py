@@ -9,7 +9,7 @@ import pytest
 
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction, Entry
 from ledger.services import credits as credit_services

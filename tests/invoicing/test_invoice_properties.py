@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
 from invoicing.services import tax as tax_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import Account, CreditGrant
