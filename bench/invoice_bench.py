@@ -55,9 +55,10 @@ def main() -> None:
     from billing_project.core.models import Organization
     from invoicing.models import Invoice
     from invoicing.services import invoices as svc
-    from invoicing.services.invoices import LineInput
-    from ledger import credit_services, selectors
+    from invoicing.services.invoice_lines import LineInput
+    from ledger import selectors
     from ledger import services as ledger_services
+    from ledger.services import credits as credit_services
 
     call_command("migrate", verbosity=0)
     stamp = int(time.time())

@@ -7,7 +7,7 @@ touches the database. Zero legs are dropped; Σ debits = Σ credits by construct
 - write-off:         Dr bad debt / Cr receivable (what is still owed)
 - credit note, open: Dr credit notes (contra revenue) / Cr receivable
 - credit note, paid: Dr credit notes / Cr customer balance (posted through the customer-balance service)
-Payments post from their sources to the receivable (``ledger.collection_services``).
+Payments post from their sources to the receivable (``ledger.services.collection``).
 """
 
 from __future__ import annotations

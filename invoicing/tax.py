@@ -88,13 +88,28 @@ def _split(total: int, numerators: list[int], denominator: int) -> list[int]:
     return floors
 
 
+def _rates_check(rates: Sequence[RateSpec]) -> None:
+    for rate in rates:
+        if isinstance(rate.percentage_bp, bool) or not isinstance(rate.percentage_bp, int) or rate.percentage_bp < 0:
+            raise ValueError(f"percentage_bp must be a non-negative integer, got {rate.percentage_bp!r}")
+
+
+def _amounts_split(*, base: int, rates: Sequence[RateSpec], denominator: int, inclusive_total: int,
+                   exclusive_total: int) -> dict[int, int]:
+    """Each rate's share (by position) of the inclusive and of the exclusive total."""
+    amounts: dict[int, int] = {}
+    for inclusive, total in ((True, inclusive_total), (False, exclusive_total)):
+        positions = [k for k, r in enumerate(rates) if bool(r.inclusive) is inclusive]
+        shares = _split(total, [base * rates[k].percentage_bp for k in positions], denominator)
+        amounts.update(zip(positions, shares, strict=True))
+    return amounts
+
+
 def tax_compute(*, base: int, rates: Sequence[RateSpec]) -> TaxResult:
     """The tax on ``base`` (minor units, after discount) under ``rates``; see the module docstring."""
     if base <= 0 or not rates:
         return NO_TAX
-    for rate in rates:
-        if isinstance(rate.percentage_bp, bool) or not isinstance(rate.percentage_bp, int) or rate.percentage_bp < 0:
-            raise ValueError(f"percentage_bp must be a non-negative integer, got {rate.percentage_bp!r}")
+    _rates_check(rates)
     inclusive_bp = sum(r.percentage_bp for r in rates if r.inclusive)
     exclusive_bp = sum(r.percentage_bp for r in rates if not r.inclusive)
     denominator = BP_ONE + inclusive_bp  # net = base·BP_ONE / denominator
@@ -103,11 +118,8 @@ def tax_compute(*, base: int, rates: Sequence[RateSpec]) -> TaxResult:
     inclusive_total = _round_half_up(base * inclusive_bp, denominator)  # base − net = base·R_i / (1 + R_i)
     exclusive_total = _round_half_up(base * exclusive_bp, denominator)  # net × R_e
 
-    amounts: dict[int, int] = {}
-    for inclusive, total in ((True, inclusive_total), (False, exclusive_total)):
-        positions = [k for k, r in enumerate(rates) if bool(r.inclusive) is inclusive]
-        shares = _split(total, [base * rates[k].percentage_bp for k in positions], denominator)
-        amounts.update(zip(positions, shares, strict=True))
+    amounts = _amounts_split(base=base, rates=rates, denominator=denominator, inclusive_total=inclusive_total,
+                             exclusive_total=exclusive_total)
     lines = tuple(TaxLineResult(rate=rate, taxable_amount=taxable, amount=amounts[k]) for k, rate in enumerate(rates))
     return TaxResult(exclusive=exclusive_total, inclusive=inclusive_total, lines=lines)
 

@@ -31,8 +31,10 @@ from billing_project.core.admin import (
 )
 from billing_project.core.errors import ApplicationError
 from billing_project.core.money import currency_normalize
-from ledger import credit_services, customer_balance_services, selectors, services
+from ledger import selectors, services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction, Entry, Hold, Lot
+from ledger.services import credits as credit_services
+from ledger.services import customer_balance as customer_balance_services
 
 
 class EntryCustomerFilter(TextInputFilter):

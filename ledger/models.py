@@ -215,7 +215,7 @@ class Lot(models.Model):
     remaining = models.BigIntegerField()
     expires_at = models.DateTimeField()
     status = models.CharField(max_length=8, default=STATUS_OPEN)
-    # Set by a beat sweep that handed the row to a task (ledger.sweeps); the next sweeps skip it until then.
+    # Set by a beat sweep that handed the row to a task (ledger.services.sweeps); the next sweeps skip it until then.
     sweep_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -255,7 +255,7 @@ class Hold(models.Model):
                                             related_name="+")
     capture_transaction = models.ForeignKey(BalanceTransaction, null=True, blank=True, on_delete=models.PROTECT,
                                             related_name="+")
-    # Set by a beat sweep that handed the row to a task (ledger.sweeps); the next sweeps skip it until then.
+    # Set by a beat sweep that handed the row to a task (ledger.services.sweeps); the next sweeps skip it until then.
     sweep_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -301,7 +301,7 @@ class CreditGrant(models.Model):
     expired_at = models.DateTimeField(null=True, blank=True)
     expired_cents = models.BigIntegerField(default=0)
     grant_transaction = models.ForeignKey(BalanceTransaction, on_delete=models.PROTECT, related_name="+")
-    # Set by a beat sweep that handed the row to a task (ledger.sweeps); the next sweeps skip it until then.
+    # Set by a beat sweep that handed the row to a task (ledger.services.sweeps); the next sweeps skip it until then.
     sweep_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,6 +1,6 @@
 """Beat sweepers claim due rows and fan out one task per item; tasks take ids and call one service.
 
-A sweep claims what it enqueues (``ledger.sweeps``: ``FOR UPDATE SKIP LOCKED`` plus a claimed-until
+A sweep claims what it enqueues (``ledger.services.sweeps``: ``FOR UPDATE SKIP LOCKED`` plus a claimed-until
 stamp), so overlapping sweeps and the next minute's sweep do not enqueue the same id again while its task
 is queued. Duplicate deliveries (a lapsed claim, ``acks_late`` redelivery) stay harmless: the services
 re-check state under lock."""
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ledger import credit_services, services, sweeps
+from ledger import services
+from ledger.services import credits as credit_services
+from ledger.services import sweeps
 
 # Per-item tasks: short, retried with backoff and jitter on connection errors only.
 ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),

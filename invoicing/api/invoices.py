@@ -16,8 +16,9 @@ from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN, currency_normalize
 from billing_project.core.times import parse_rfc3339
 from invoicing.selectors import invoices as invoice_selectors
+from invoicing.services import invoice_render
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 
 
 class _TimeField(StrictCharField):
@@ -198,7 +199,7 @@ class CalculateTaxOut(serializers.Serializer):
 
 
 def _render(invoice) -> dict:
-    return invoice_services.invoice_data(invoice)
+    return invoice_render.invoice_data(invoice)
 
 
 INVOICE_LIST_PARAMS = [
@@ -253,7 +254,7 @@ class InvoicePayView(APIView):
         optional_body(request)  # an action takes no body or a JSON object; anything else is 400
         invoice, result = invoice_services.invoice_pay(organization=request.organization, invoice_id=invoice_id,
                                                        actor=api_actor(request))
-        return Response({"invoice": _render(invoice), "collection": invoice_services.collection_data(result)})
+        return Response({"invoice": _render(invoice), "collection": invoice_render.collection_data(result)})
 
 
 class InvoiceVoidView(APIView):

@@ -157,6 +157,73 @@ def _dimension_text(value: Any) -> str | None:
     return None
 
 
+def _event_ref(i: int, item: dict[str, Any], field: str, missing_message: str) -> str:
+    """``meterId`` / ``userId``: a required string, trimmed."""
+    text = item.get(field)
+    if text is not None and not isinstance(text, str):
+        raise _bad(i, field, "must be a string")
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(missing_message, param=f"events[{i}].{field}", code="parameter_missing")
+    return text
+
+
+def _event_value(i: int, item: dict[str, Any]) -> int:
+    value = item.get("value", 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(i, "value", "must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise _bad(i, "value", "must fit in a signed 64-bit integer")
+    return value
+
+
+def _event_timestamp(i: int, item: dict[str, Any]) -> datetime | None:
+    timestamp = item.get("timestamp")
+    if timestamp is None or timestamp == "":
+        return None
+    parsed = parse_rfc3339(timestamp)
+    if parsed is None:
+        raise ValidationError(f"invalid timestamp format: {timestamp} (expected RFC 3339)",
+                              param=f"events[{i}].timestamp", code="invalid_timestamp")
+    return parsed
+
+
+def _event_dimensions(i: int, item: dict[str, Any]) -> dict[str, str] | None:
+    dims = item.get("dimensions")
+    if dims is None:
+        return None
+    if not isinstance(dims, dict):
+        raise _bad(i, "dimensions", "must be an object")
+    if len(dims) > MAX_DIMENSIONS:
+        raise _bad(i, "dimensions", f"must have at most {MAX_DIMENSIONS} entries")
+    normalized = {}
+    for name, dim_value in dims.items():
+        text = _dimension_text(dim_value)
+        if text is None:
+            raise _bad(i, f"dimensions.{name}", "must be a string, number or boolean")
+        if len(name) > MAX_DIMENSION_LENGTH or len(text) > MAX_DIMENSION_LENGTH:
+            raise _bad(i, f"dimensions.{name}", f"must be at most {MAX_DIMENSION_LENGTH} characters")
+        normalized[name] = text
+    return normalized
+
+
+def _event_parse(i: int, item: Any) -> MeterEventInput:
+    """One event of the batch, checked in the original's order (meterId, userId, value, timestamp,
+    idempotency, dimensions)."""
+    if not isinstance(item, dict):
+        raise _bad(i, "", "must be an object")
+    meter_id = _event_ref(i, item, "meterId", services.MSG_METER_REQUIRED)
+    user = _event_ref(i, item, "userId", services.MSG_USER_REQUIRED)
+    value = _event_value(i, item)
+    timestamp = _event_timestamp(i, item)
+    key = item.get("idempotency")
+    if key is not None and not isinstance(key, str):
+        raise _bad(i, "idempotency", "must be a string")
+    dims = _event_dimensions(i, item)
+    return MeterEventInput(meter_id=meter_id, customer=user, value=value, timestamp=timestamp,
+                           idempotency_key=key or None, dimensions=dims)
+
+
 def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
     """Check the JSON types of a ``{"events": [...]}`` body and build service inputs (whole batch)."""
     raw = data.get("events")
@@ -168,57 +235,7 @@ def events_parse(data: dict[str, Any]) -> list[MeterEventInput]:
     if len(raw) > services.MAX_BATCH:
         raise ValidationError(f"maximum {services.MAX_BATCH} events per batch", param="events",
                               code="batch_too_large")
-    out: list[MeterEventInput] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise _bad(i, "", "must be an object")
-        meter_id = item.get("meterId")
-        if meter_id is not None and not isinstance(meter_id, str):
-            raise _bad(i, "meterId", "must be a string")
-        meter_id = (meter_id or "").strip()
-        if not meter_id:
-            raise ValidationError(services.MSG_METER_REQUIRED, param=f"events[{i}].meterId", code="parameter_missing")
-        user = item.get("userId")
-        if user is not None and not isinstance(user, str):
-            raise _bad(i, "userId", "must be a string")
-        user = (user or "").strip()
-        if not user:
-            raise ValidationError(services.MSG_USER_REQUIRED, param=f"events[{i}].userId", code="parameter_missing")
-        value = item.get("value", 0)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _bad(i, "value", "must be an integer")
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise _bad(i, "value", "must fit in a signed 64-bit integer")
-        timestamp = item.get("timestamp")
-        if timestamp is not None and timestamp != "":
-            parsed = parse_rfc3339(timestamp)
-            if parsed is None:
-                raise ValidationError(f"invalid timestamp format: {timestamp} (expected RFC 3339)",
-                                      param=f"events[{i}].timestamp", code="invalid_timestamp")
-            timestamp = parsed
-        else:
-            timestamp = None
-        key = item.get("idempotency")
-        if key is not None and not isinstance(key, str):
-            raise _bad(i, "idempotency", "must be a string")
-        dims = item.get("dimensions")
-        if dims is not None:
-            if not isinstance(dims, dict):
-                raise _bad(i, "dimensions", "must be an object")
-            if len(dims) > MAX_DIMENSIONS:
-                raise _bad(i, "dimensions", f"must have at most {MAX_DIMENSIONS} entries")
-            normalized = {}
-            for name, dim_value in dims.items():
-                text = _dimension_text(dim_value)
-                if text is None:
-                    raise _bad(i, f"dimensions.{name}", "must be a string, number or boolean")
-                if len(name) > MAX_DIMENSION_LENGTH or len(text) > MAX_DIMENSION_LENGTH:
-                    raise _bad(i, f"dimensions.{name}", f"must be at most {MAX_DIMENSION_LENGTH} characters")
-                normalized[name] = text
-            dims = normalized
-        out.append(MeterEventInput(meter_id=meter_id, customer=user, value=value, timestamp=timestamp,
-                                   idempotency_key=key or None, dimensions=dims))
-    return out
+    return [_event_parse(i, item) for i, item in enumerate(raw)]
 
 
 class MeterEventsView(APIView):

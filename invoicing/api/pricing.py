@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from billing_project.core.api.fields import StrictCharField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
 from billing_project.core.money import currency_normalize
-from invoicing import pricing
+from invoicing import rating
 from invoicing.models import PricingRule
 from invoicing.selectors import pricing as pricing_selectors
 from invoicing.services import pricing as pricing_services
@@ -48,7 +48,7 @@ class PricingRuleIn(serializers.Serializer):
     planId = StrictCharField(required=False, default="", allow_blank=True, max_length=255,
                              help_text="A rule for a plan beats the meter's default rules (planId \"\"); "
                                        "among several, the newest prices")
-    model = StrictCharField(required=False, default=pricing.PER_UNIT, allow_blank=True, help_text=MODEL_HELP)
+    model = StrictCharField(required=False, default=rating.PER_UNIT, allow_blank=True, help_text=MODEL_HELP)
     currency = StrictCharField(required=False, default=None, allow_null=True, allow_blank=True,
                                help_text="Must be the meter's currency (the default)")
     unitPrice = StrictIntegerField(required=False, default=0, min_value=0,
@@ -61,17 +61,17 @@ class PricingRuleIn(serializers.Serializer):
                        help_text="tiered, volume and graduated only")
 
     def validate_model(self, value):
-        return pricing.model_normalize(value)
+        return rating.model_normalize(value)
 
     def validate_currency(self, value):
         return currency_normalize(value, default=None) if value else None
 
     def validate_unitPriceDecimal(self, value):
-        return pricing.price_decimal_parse(value, param="unitPriceDecimal")
+        return rating.price_decimal_parse(value, param="unitPriceDecimal")
 
     def validate(self, attrs):
         if attrs["tiers"] is not None:
-            attrs["tiers"] = pricing.tiers_parse(attrs["tiers"], model=attrs["model"])
+            attrs["tiers"] = rating.tiers_parse(attrs["tiers"], model=attrs["model"])
         return attrs
 
 
@@ -88,7 +88,7 @@ class PricingRuleOut(serializers.Serializer):
     id = serializers.CharField()
     meterId = serializers.CharField()
     planId = serializers.CharField()
-    model = serializers.CharField(help_text=" | ".join(pricing.MODELS))
+    model = serializers.CharField(help_text=" | ".join(rating.MODELS))
     currency = serializers.CharField()
     unitPrice = serializers.IntegerField()
     unitPriceDecimal = serializers.CharField(allow_null=True)

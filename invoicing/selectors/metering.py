@@ -138,20 +138,7 @@ def meter_usage(*, meter: Meter, customer: str | None, start: datetime | None, e
     if split.buckets is None and not split.edges:
         return MeterUsage(value=0, event_count=0)
 
-    totals: list[tuple[str, list]] = []
-    if split.edges:
-        where, params = _where_events(meter, customer, split)
-        totals.append((f"SELECT count(*), coalesce(sum(value), 0), max(value) FROM invoicing_meterevent "
-                       f"WHERE {where}", params))
-    if split.buckets is not None:
-        where, params = _where_buckets(meter, customer, split)
-        totals.append((f"SELECT coalesce(sum(event_count), 0), coalesce(sum(value_sum), 0), max(value_max) "
-                       f"FROM invoicing_meterrollup WHERE {where}", params))
-    rows = _query(totals)
-    event_count = int(sum(row[0] for row in rows))
-    value_sum = int(sum(row[1] for row in rows))
-    maxima = [row[2] for row in rows if row[2] is not None]
-
+    event_count, value_sum, maxima = _totals(meter, customer, split)
     agg = meter.aggregation_type
     if agg == Meter.AGG_COUNT:
         value = event_count
@@ -164,6 +151,22 @@ def meter_usage(*, meter: Meter, customer: str | None, start: datetime | None, e
     else:
         value = value_sum
     return MeterUsage(value=value, event_count=event_count)
+
+
+def _totals(meter: Meter, customer: str | None, split: _Split) -> tuple[int, int, list[int]]:
+    """(event count, Σ value, the non-null maxima) over the edges (raw events) and whole hours (rollups)."""
+    totals: list[tuple[str, list]] = []
+    if split.edges:
+        where, params = _where_events(meter, customer, split)
+        totals.append((f"SELECT count(*), coalesce(sum(value), 0), max(value) FROM invoicing_meterevent "
+                       f"WHERE {where}", params))
+    if split.buckets is not None:
+        where, params = _where_buckets(meter, customer, split)
+        totals.append((f"SELECT coalesce(sum(event_count), 0), coalesce(sum(value_sum), 0), max(value_max) "
+                       f"FROM invoicing_meterrollup WHERE {where}", params))
+    rows = _query(totals)
+    return (int(sum(row[0] for row in rows)), int(sum(row[1] for row in rows)),
+            [row[2] for row in rows if row[2] is not None])
 
 
 def _last(meter: Meter, customer: str | None, split: _Split) -> int:
@@ -200,13 +203,17 @@ def _unique(meter: Meter, customer: str | None, split: _Split) -> int:
         return cursor.fetchone()[0]
 
 
+def _event_selected(event: MeterEvent, *, meter: Meter, customer: str | None, start: datetime | None,
+                    end: datetime | None) -> bool:
+    return (event.meter_id == meter.pk and (customer is None or event.customer == customer)
+            and (start is None or event.timestamp >= start) and (end is None or event.timestamp < end))
+
+
 def meter_usage_from_events(*, meter: Meter, events: Iterable[MeterEvent], customer: str | None = None,
                             start: datetime | None = None, end: datetime | None = None) -> MeterUsage:
     """The same aggregation computed directly from event objects (no database): the reference that the
     rollup-based ``meter_usage`` must agree with."""
-    selected = [e for e in events
-                if e.meter_id == meter.pk and (customer is None or e.customer == customer)
-                and (start is None or e.timestamp >= start) and (end is None or e.timestamp < end)]
+    selected = [e for e in events if _event_selected(e, meter=meter, customer=customer, start=start, end=end)]
     count = len(selected)
     agg = meter.aggregation_type
     if agg == Meter.AGG_COUNT:

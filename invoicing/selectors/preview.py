@@ -17,7 +17,7 @@ from billing_project.core.models import Organization
 from invoicing.models import Meter
 from invoicing.selectors import metering as metering_selectors
 from invoicing.selectors import pricing as pricing_selectors
-from ledger import credit_services
+from ledger.services import credits as credit_services
 
 DEFAULT_CURRENCY = "usd"
 
@@ -51,6 +51,45 @@ class Preview:
         return self.subtotal - self.credit_applied
 
 
+def _rated_line(*, organization: Organization, meter, user: str, start: datetime | None, end: datetime | None,
+                plan_id: str) -> PreviewLine | None:
+    """One meter's usage in ``[start, end)`` rated with the plan's rule (cost 0 without one); None when the
+    customer has no events on it."""
+    usage = metering_selectors.meter_usage(meter=meter, customer=user, start=start, end=end)
+    if usage.event_count == 0:
+        return None
+    rule = pricing_selectors.pricing_rule_for(organization=organization, meter=meter, plan_id=plan_id)
+    line = PreviewLine(meter=meter, quantity=usage.value, event_count=usage.event_count,
+                       currency=rule.currency if rule else meter.currency)
+    if rule is not None:
+        line.total_cost = pricing_selectors.rule_cost(rule, usage.value)
+        line.unit_cost = rule.unit_price
+        line.unit_price_decimal = (None if rule.unit_price_decimal is None
+                                   else format(rule.unit_price_decimal.normalize(), "f"))
+        line.model = rule.model
+        line.rule_id = rule.public_id
+    return line
+
+
+def _rated_lines(*, organization: Organization, user: str, start: datetime | None, end: datetime | None,
+                 plan_id: str) -> list[PreviewLine]:
+    lines: list[PreviewLine] = []
+    for meter in metering_selectors.meter_list(organization=organization):
+        line = _rated_line(organization=organization, meter=meter, user=user, start=start, end=end, plan_id=plan_id)
+        if line is not None and (line.total_cost > 0 or line.quantity > 0):
+            lines.append(line)
+    return lines
+
+
+def _single_currency(lines: list[PreviewLine]) -> str:
+    """Without a requested currency all priced lines must share one (400 naming ``currency`` otherwise)."""
+    currencies = sorted({line.currency for line in lines})
+    if len(currencies) > 1:
+        raise ValidationError(f"usage is priced in several currencies ({', '.join(currencies)}); "
+                              "pass currency to preview one of them", param="currency")
+    return currencies[0] if currencies else DEFAULT_CURRENCY
+
+
 def invoice_preview(*, organization: Organization, user: str, start: datetime | None, end: datetime | None,
                     plan_id: str = "", currency: str | None = None) -> Preview:
     """Rate every meter the customer used in ``[start, end)`` with the rule for their plan, then apply what
@@ -59,30 +98,8 @@ def invoice_preview(*, organization: Organization, user: str, start: datetime | 
     A meter without a rule still shows its quantity at cost 0 (as in the original). Lines in another
     currency than ``currency`` are left out; without ``currency``, all priced lines must share one
     (400 naming ``currency`` otherwise)."""
-    lines: list[PreviewLine] = []
-    for meter in metering_selectors.meter_list(organization=organization):
-        usage = metering_selectors.meter_usage(meter=meter, customer=user, start=start, end=end)
-        if usage.event_count == 0:
-            continue
-        rule = pricing_selectors.pricing_rule_for(organization=organization, meter=meter, plan_id=plan_id)
-        line = PreviewLine(meter=meter, quantity=usage.value, event_count=usage.event_count,
-                           currency=rule.currency if rule else meter.currency)
-        if rule is not None:
-            line.total_cost = pricing_selectors.rule_cost(rule, usage.value)
-            line.unit_cost = rule.unit_price
-            line.unit_price_decimal = (None if rule.unit_price_decimal is None
-                                       else format(rule.unit_price_decimal.normalize(), "f"))
-            line.model = rule.model
-            line.rule_id = rule.public_id
-        if line.total_cost > 0 or line.quantity > 0:
-            lines.append(line)
-
-    if currency is None:
-        currencies = sorted({line.currency for line in lines})
-        if len(currencies) > 1:
-            raise ValidationError(f"usage is priced in several currencies ({', '.join(currencies)}); "
-                                  "pass currency to preview one of them", param="currency")
-        currency = currencies[0] if currencies else DEFAULT_CURRENCY
+    lines = _rated_lines(organization=organization, user=user, start=start, end=end, plan_id=plan_id)
+    currency = currency if currency is not None else _single_currency(lines)
     preview = Preview(currency=currency, lines=[line for line in lines if line.currency == currency])
 
     charges = [credit_services.Charge(line.total_cost, line.meter.public_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Case, QuerySet, Value, When
 
 from billing_project.core.models import Organization
-from invoicing import pricing
+from invoicing import rating
 from invoicing.models import Meter, PricingRule
 
 
@@ -36,9 +36,9 @@ def pricing_rule_for(*, organization: Organization, meter: Meter, plan_id: str =
 
 
 def rule_cost(rule: PricingRule, quantity: int) -> int:
-    """Minor units owed for ``quantity`` under ``rule`` (``pricing.line_cost``; rounded once, half-up)."""
-    return pricing.line_cost(
+    """Minor units owed for ``quantity`` under ``rule`` (``rating.line_cost``; rounded once, half-up)."""
+    return rating.line_cost(
         model=rule.model, quantity=quantity, unit_price=rule.unit_price, unit_price_decimal=rule.unit_price_decimal,
-        tiers=pricing.tiers_parse(rule.tiers, model=rule.model) if rule.tiers else None,
+        tiers=rating.tiers_parse(rule.tiers, model=rule.model) if rule.tiers else None,
         package_size=rule.package_size,
     )

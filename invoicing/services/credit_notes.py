@@ -18,7 +18,7 @@ Invariants
     amount`` and the amount due is recomputed. Its void needs the invoice still open (409 otherwise).
   - ``customer_balance`` (paid invoice): credit of the kind that paid comes back. The grant-paid part
     (the note's pro-rata share of what grants paid, cumulative over the invoice's notes, exact integers)
-    is re-issued as grants like the ones that paid (``ledger.credit_return_services``, ``grant_returns``),
+    is re-issued as grants like the ones that paid (``ledger.services.credit_returns``, ``grant_returns``),
     the rest is credited to the customer balance (Dr credit notes / Cr customer balance,
     ``credit_balance_transaction``). Its void takes both back, a 409 if the customer has already used
     either (nothing changes then).
@@ -48,11 +48,13 @@ from billing_project.core.times import rfc3339
 from invoicing import postings as invoice_postings
 from invoicing.models import CreditNote, DocumentSequence, Invoice
 from invoicing.selectors import credit_notes as credit_note_selectors
+from invoicing.services import invoice_lines
 from invoicing.services import invoices as invoice_services
 from invoicing.services.sequences import document_number, sequence_next
-from ledger import credit_return_services, customer_balance_services
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CreditGrant, CustomerBalanceTransaction
+from ledger.services import credit_returns as credit_return_services
+from ledger.services import customer_balance as customer_balance_services
 from webhooks import services as webhook_services
 
 MAX_LINES = 500
@@ -154,7 +156,7 @@ def _lines(invoice: Invoice, lines: Sequence[CreditNoteLineInput]) -> tuple[list
                                   param=f"{param}.currency")
         if line.quantity < 0:
             raise ValidationError(f"{param}.quantity must not be negative", param=f"{param}.quantity")
-        amount = invoice_services.line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
+        amount = invoice_lines.line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
         if not 0 < amount <= INT64_MAX:
             raise ValidationError(f"{param}.amount must be positive", param=f"{param}.amount")
         item: dict[str, Any] = {"description": description, "amount": amount, "currency": invoice.currency}
@@ -259,6 +261,31 @@ def _exceeds(available: int, invoice: Invoice) -> Conflict:
 
 # --- services ----------------------------------------------------------------------------------------
 
+def _invoice_of_note(*, organization: Organization, invoice_id: str) -> Invoice:
+    invoice_id = (invoice_id or "").strip()
+    if not invoice_id:
+        raise ValidationError("invoiceId is required", param="invoiceId", code="parameter_missing")
+    invoice = Invoice.objects.select_related("organization").filter(organization=organization,
+                                                                     public_id=invoice_id).first()
+    if invoice is None:
+        raise NotFound("invoice not found", param="invoiceId")
+    return invoice
+
+
+def _note_total(*, amount: int, lines_total: int, out_of_band_amount: int) -> int:
+    """``amount`` > 0 wins; otherwise Σ line amounts + ``out_of_band_amount``; positive and within int64."""
+    if out_of_band_amount < 0:
+        raise ValidationError("outOfBandAmount must not be negative", param="outOfBandAmount")
+    if amount < 0:
+        raise ValidationError("amount must be positive", param="amount")
+    total = amount if amount > 0 else lines_total + out_of_band_amount
+    if total <= 0:
+        raise ValidationError("amount must be positive", param="amount")
+    if total > INT64_MAX:
+        raise ValidationError("amount is out of range", param="amount")
+    return total
+
+
 def credit_note_create(*, organization: Organization, invoice_id: str, amount: int = 0, customer: str = "",
                        reason: str = "", memo: str = "", line_items: Sequence[CreditNoteLineInput] = (),
                        out_of_band_amount: int = 0, actor: str = "") -> CreditNote:
@@ -269,24 +296,10 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
     Locking: the invoice row, then the credit-note sequence row, then the ledger rows. Capped at the
     invoice total less its earlier non-void notes (409). Emits ``credit_note.created`` (and
     ``invoice.updated`` for a draft or open invoice); writes an audit record."""
-    invoice_id = (invoice_id or "").strip()
-    if not invoice_id:
-        raise ValidationError("invoiceId is required", param="invoiceId", code="parameter_missing")
-    invoice = Invoice.objects.select_related("organization").filter(organization=organization,
-                                                                     public_id=invoice_id).first()
-    if invoice is None:
-        raise NotFound("invoice not found", param="invoiceId")
+    invoice = _invoice_of_note(organization=organization, invoice_id=invoice_id)
     customer = (customer or "").strip() or invoice.customer
     rendered, lines_total = _lines(invoice, line_items)
-    if out_of_band_amount < 0:
-        raise ValidationError("outOfBandAmount must not be negative", param="outOfBandAmount")
-    if amount < 0:
-        raise ValidationError("amount must be positive", param="amount")
-    total = amount if amount > 0 else lines_total + out_of_band_amount
-    if total <= 0:
-        raise ValidationError("amount must be positive", param="amount")
-    if total > INT64_MAX:
-        raise ValidationError("amount is out of range", param="amount")
+    total = _note_total(amount=amount, lines_total=lines_total, out_of_band_amount=out_of_band_amount)
     if invoice.status not in _ISSUABLE:
         raise _not_issuable(invoice.status)
     # The invoice may move on (draft → open → paid) before we lock it, so the balance is resolved for all.

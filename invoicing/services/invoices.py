@@ -20,7 +20,7 @@ Invariants
   sets the due date (``Organization.invoice_due_days``), freezes the tax and posts the receivable
   (Dr receivable / Cr revenue, Cr tax payable). Void of an open invoice posts the reverse; an uncollectible
   invoice's remainder goes to bad debt. ``ledger_audit`` stays clean on every path.
-- Collection is atomic (``ledger.collection_services``): either the whole amount due is secured and the
+- Collection is atomic (``ledger.services.collection``): either the whole amount due is secured and the
   invoice is paid, or nothing is consumed and only the attempt is recorded. The status guard under the
   row lock makes a second concurrent pay a 409, so an invoice is paid (and ``invoice.paid`` sent) once.
 - Every state change publishes its ``invoice.*`` event in the same transaction; staff and API actions on
@@ -30,7 +30,6 @@ Invariants
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -42,8 +41,7 @@ from django.utils import timezone
 from billing_project.core import services as core_services
 from billing_project.core.errors import Conflict, NotFound, ValidationError
 from billing_project.core.models import Organization
-from billing_project.core.money import INT64_MAX, INT64_MIN, round_minor
-from billing_project.core.times import rfc3339
+from billing_project.core.money import round_minor
 from invoicing import allocation
 from invoicing import postings as invoice_postings
 from invoicing import tax as tax_engine
@@ -51,147 +49,18 @@ from invoicing.models import DocumentSequence, Invoice, InvoiceLineItem, Invoice
 from invoicing.selectors import tax as tax_selectors
 from invoicing.services import invoice_pdfs
 from invoicing.services import tax as tax_services
+from invoicing.services.invoice_lines import LineInput, check_int64, line_build
+from invoicing.services.invoice_render import collection_data, invoice_data, lines_forget, lines_of
 from invoicing.services.sequences import document_number, sequence_next
-from ledger import collection_services, customer_balance_services
 from ledger import services as ledger_services
-from ledger.collection_services import CollectionResult, RemainderPayer
-from ledger.credit_services import Charge
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from ledger.services import collection as collection_services
+from ledger.services import customer_balance as customer_balance_services
+from ledger.services.collection import CollectionResult, RemainderPayer
+from ledger.services.credits import Charge
 from webhooks import services as webhook_services
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
 MAX_LINES = 500
-
-
-@dataclass(frozen=True)
-class LineInput:
-    description: str
-    id: str = ""
-    amount: int = 0
-    quantity: int = 0
-    unit_price: int = 0
-    type: str = ""
-    meter_id: str = ""
-    plan_id: str = ""
-    plan_name: str = ""
-    currency: str = ""
-    period_start: datetime | None = None
-    period_end: datetime | None = None
-
-
-# --- children, read once per instance ---------------------------------------------------------------
-# A service touches an invoice's lines and tax lines several times (totals, credit charges, the event
-# payload); they are read once per instance and the cache is replaced whenever the service rewrites them.
-
-def _lines_of(invoice: Invoice) -> list[InvoiceLineItem]:
-    cached = invoice.__dict__.get("_lines_cache")
-    if cached is None:
-        cached = invoice.__dict__["_lines_cache"] = list(invoice.line_items.all())
-    return cached
-
-
-def _tax_lines_of(invoice: Invoice) -> list[InvoiceTaxLine]:
-    cached = invoice.__dict__.get("_tax_lines_cache")
-    if cached is None:
-        prefetched = "tax_lines" in getattr(invoice, "_prefetched_objects_cache", {})  # the selectors' prefetch
-        rows = invoice.tax_lines.all() if prefetched else invoice.tax_lines.select_related("tax_rate")
-        cached = invoice.__dict__["_tax_lines_cache"] = list(rows)
-    return cached
-
-
-def _lines_forget(invoice: Invoice) -> None:
-    invoice.__dict__.pop("_lines_cache", None)
-
-
-# --- rendering ---------------------------------------------------------------------------------------
-
-def line_item_data(line: InvoiceLineItem) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": line.display_id, "type": line.type, "description": line.description}
-    if line.meter_id:
-        data["meterId"] = line.meter_id
-    if line.quantity:
-        data["quantity"] = line.quantity
-    if line.unit_price:
-        data["unitPrice"] = line.unit_price
-    if line.plan_id:
-        data["planId"] = line.plan_id
-    if line.plan_name:
-        data["planName"] = line.plan_name
-    data.update(amount=line.amount, currency=line.currency,
-                periodStart=rfc3339(line.period_start) if line.period_start else ZERO_TIME,
-                periodEnd=rfc3339(line.period_end) if line.period_end else ZERO_TIME)
-    return data
-
-
-def tax_line_data(line: InvoiceTaxLine) -> dict[str, Any]:
-    return {"taxRateId": line.tax_rate.public_id, "description": line.description,
-            "percentageBasisPoints": line.percentage_bp, "inclusive": line.inclusive,
-            "jurisdiction": line.jurisdiction, "taxableAmount": line.taxable_amount, "amount": line.amount}
-
-
-def invoice_data(invoice: Invoice) -> dict[str, Any]:
-    """The invoice response object (spec §1.5, plus the fields the original never returned)."""
-    lines = _lines_of(invoice)
-    tax_lines = _tax_lines_of(invoice)
-    data: dict[str, Any] = {
-        "id": invoice.public_id,
-        "userId": invoice.customer,
-        "customerEmail": invoice.customer_email,
-        "subscriptionId": invoice.subscription_id,
-        "periodStart": rfc3339(invoice.period_start) if invoice.period_start else ZERO_TIME,
-        "periodEnd": rfc3339(invoice.period_end) if invoice.period_end else ZERO_TIME,
-        "subtotal": invoice.subtotal,
-        "tax": invoice.tax,
-        "taxInclusive": invoice.tax_inclusive,
-        "discount": invoice.discount,
-        "discountName": invoice.discount_name,
-        "total": invoice.total,
-        "creditApplied": invoice.credit_applied,
-        "customerBalanceApplied": invoice.balance_applied,
-        "depositsApplied": invoice.deposits_applied,
-        "providerPaid": invoice.provider_paid,
-        "previousBalance": invoice.previous_balance,
-        "creditNotesAmount": invoice.credit_notes_amount,
-        "amountDue": invoice.amount_due,
-        "amountPaid": invoice.amount_paid,
-        "currency": invoice.currency,
-        "status": invoice.status,
-        "paymentMethod": invoice.payment_method,
-        "paymentRef": invoice.payment_ref,
-        "number": invoice.number or 0,
-        "numberStr": invoice.number_str,
-        "attemptCount": invoice.attempt_count,
-        "lineItems": [line_item_data(line) for line in lines],
-        "taxLines": [tax_line_data(line) for line in tax_lines],
-        "metadata": invoice.metadata,
-        "createdAt": rfc3339(invoice.created_at),
-        "updatedAt": rfc3339(invoice.updated_at),
-    }
-    if invoice.discount_bp is not None:
-        data["discountPercentBasisPoints"] = invoice.discount_bp
-    if invoice.coupon_id:
-        data["couponId"] = invoice.coupon_id
-    if invoice.tax_country:
-        data["taxAddress"] = {"country": invoice.tax_country, "state": invoice.tax_state}
-    for field, attr in (("dueDate", "due_date"), ("finalizedAt", "finalized_at"), ("paidAt", "paid_at"),
-                        ("voidedAt", "voided_at"), ("markedUncollectibleAt", "marked_uncollectible_at"),
-                        ("lastAttemptAt", "last_attempt_at")):
-        value = getattr(invoice, attr)
-        if value is not None:
-            data[field] = rfc3339(value)
-    return data
-
-
-def collection_data(result: CollectionResult) -> dict[str, Any]:
-    data: dict[str, Any] = {"success": result.success, "creditUsed": result.credit_used,
-                            "balanceUsed": result.balance_used + result.wallet_used,
-                            "customerBalanceUsed": result.balance_used, "depositsUsed": result.wallet_used,
-                            "providerUsed": result.provider_used, "amountCharged": result.amount_charged}
-    if result.provider_ref:
-        data["providerRef"] = result.provider_ref
-    if result.error:
-        data["error"] = result.error
-    return data
 
 
 # --- helpers -----------------------------------------------------------------------------------------
@@ -254,61 +123,6 @@ def _require_draft(invoice: Invoice, message: str) -> None:
         raise Conflict(message, code="invoice_not_draft", param="status")
 
 
-def _check_int64(value: int, param: str) -> None:
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise ValidationError(f"{param} is out of range", param=param)
-
-
-def line_amount(*, amount: int, quantity: int, unit_price: int) -> int:
-    """A line's amount as given; 0 with a positive quantity and a non-zero unit price becomes their product
-    (shared by invoice and credit-note lines). The original multiplies only a positive unit price and
-    stores 0 for a negative one; we keep the product, a credit line (issue 9b): never a silent 0."""
-    if amount == 0 and quantity > 0 and unit_price != 0:
-        return quantity * unit_price
-    return amount
-
-
-def _line_amount(line: LineInput, param: str) -> int:
-    amount = line_amount(amount=line.amount, quantity=line.quantity, unit_price=line.unit_price)
-    prefix = f"{param}." if param != "body" else ""
-    _check_int64(amount, f"{prefix}unitPrice" if line.amount == 0 else f"{prefix}amount")
-    return amount
-
-
-def _line_type(line: LineInput) -> str:
-    if line.type:
-        return line.type
-    if line.plan_id:
-        return InvoiceLineItem.TYPE_SUBSCRIPTION
-    if line.meter_id:
-        return InvoiceLineItem.TYPE_USAGE
-    return InvoiceLineItem.TYPE_ONE_OFF
-
-
-def _build_line(invoice: Invoice, line: LineInput, param: str, taken_ids: set[str]) -> InvoiceLineItem:
-    """Validate one line and build it (unsaved). ``taken_ids``: the ids already used on the invoice (client
-    and server ids); a client id is added to it."""
-    if line.id:
-        if line.id in taken_ids:
-            id_param = f"{param}.id" if param != "body" else "id"
-            raise ValidationError(f"{id_param} {line.id!r} is already used by another line of this invoice",
-                                  param=id_param)
-        taken_ids.add(line.id)
-    if not line.description.strip():
-        raise ValidationError(f"{param}.description is required" if param != "body" else "description is required",
-                              param=f"{param}.description" if param != "body" else "description")
-    if line.type and line.type not in InvoiceLineItem.TYPES:
-        raise ValidationError(f"{param}.type must be one of {', '.join(InvoiceLineItem.TYPES)}", param=f"{param}.type")
-    if line.currency and line.currency != invoice.currency:
-        raise ValidationError(f"{param}.currency must be the invoice's currency ({invoice.currency})",
-                              param=f"{param}.currency")
-    return InvoiceLineItem(invoice=invoice, client_id=line.id, type=_line_type(line),
-                           description=line.description.strip(),
-                           meter_id=line.meter_id, quantity=line.quantity, unit_price=line.unit_price,
-                           plan_id=line.plan_id, plan_name=line.plan_name, amount=_line_amount(line, param),
-                           currency=invoice.currency, period_start=line.period_start, period_end=line.period_end)
-
-
 def _discount_for(invoice: Invoice) -> int:
     """Percentage discounts are recomputed from the subtotal; absolute ones re-capped (weakness 6). The
     previous balance is not discounted."""
@@ -323,9 +137,9 @@ def invoice_totals_recompute(invoice: Invoice, *, retax: bool) -> None:
     """Recompute every total from the lines (invoicing services only; caller holds the invoice lock).
     ``retax`` rewrites the tax lines from the organization's current rates for the invoice's tax address
     (drafts and finalization only)."""
-    amounts = [line.amount for line in _lines_of(invoice)]
+    amounts = [line.amount for line in lines_of(invoice)]
     invoice.subtotal = sum(amounts)
-    _check_int64(invoice.subtotal, "subtotal")
+    check_int64(invoice.subtotal, "subtotal")
     invoice.discount = _discount_for(invoice)
     if retax and invoice.tax_country:  # no address, no tax lines: nothing to rewrite
         InvoiceTaxLine.objects.filter(invoice=invoice).delete()
@@ -373,7 +187,7 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
                           customer_email=customer_email, subscription_id=subscription_id, period_start=period_start,
                           period_end=period_end, metadata=metadata or {})
         taken: set[str] = set()
-        built = [_build_line(invoice, line, f"lineItems[{i}]", taken) for i, line in enumerate(lines)]
+        built = [line_build(invoice, line, f"lineItems[{i}]", taken) for i, line in enumerate(lines)]
         invoice.save()
         InvoiceLineItem.objects.bulk_create(built)
         invoice.__dict__["_lines_cache"] = built
@@ -391,9 +205,9 @@ def invoice_line_add(*, organization: Organization, invoice_id: str, line: LineI
         invoice = _locked(organization=organization, invoice_id=invoice_id)
         _require_draft(invoice, "can only add line items to draft invoices")
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
-        taken = {i for line_ in _lines_of(invoice) for i in (line_.public_id, line_.client_id) if i}
-        _build_line(invoice, line, "body", taken).save()
-        _lines_forget(invoice)
+        taken = {i for line_ in lines_of(invoice) for i in (line_.public_id, line_.client_id) if i}
+        line_build(invoice, line, "body", taken).save()
+        lines_forget(invoice)
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
         invoice_event_publish(invoice, "invoice.updated", previous)
@@ -410,7 +224,7 @@ def invoice_line_remove(*, organization: Organization, invoice_id: str, line_id:
                                                     invoice=invoice).delete()
         if not deleted:
             raise NotFound("line item not found", param="itemId")
-        _lines_forget(invoice)
+        lines_forget(invoice)
         previous = {"subtotal": invoice.subtotal, "amountDue": invoice.amount_due}
         invoice_totals_recompute(invoice, retax=True)
         invoice.save()
@@ -438,7 +252,7 @@ def invoice_discount_apply(*, organization: Organization, invoice_id: str, amoun
         if percent_bp is not None and not 0 < percent_bp <= 10_000:
             raise ValidationError("discountPercentBasisPoints must be between 1 and 10000",
                                   param="discountPercentBasisPoints")
-        _check_int64(amount or 0, "discountAmount")
+        check_int64(amount or 0, "discountAmount")
         previous = {"discount": invoice.discount, "amountDue": invoice.amount_due}
         invoice.discount_amount, invoice.discount_bp = amount, percent_bp
         invoice.coupon_id = coupon_id
@@ -504,7 +318,7 @@ def _previous_balance_collect(invoice: Invoice, *, balance_account: Account | No
     line = InvoiceLineItem.objects.create(invoice=invoice, type=InvoiceLineItem.TYPE_ONE_OFF,
                                           description=PREVIOUS_BALANCE_DESCRIPTION, amount=owed,
                                           currency=invoice.currency, is_previous_balance=True)
-    _lines_of(invoice).append(line)
+    lines_of(invoice).append(line)
     invoice.previous_balance += owed
     invoice_totals_recompute(invoice, retax=False)
     customer_balance_services.customer_balance_post(
@@ -571,7 +385,7 @@ def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
     """Split ``amount`` (the amount due) so meter-restricted grants pay only their lines' share: each metered
     line's net due under the allocation rule (``invoicing.allocation``: discount, tax and credit notes spread
     pro rata by line amount, largest remainder) as a charge for its meter, everything else unrestricted."""
-    lines = _lines_of(invoice)
+    lines = lines_of(invoice)
     shares = allocation.line_shares([line.amount for line in lines], discount=invoice.discount,
                                     tax=invoice.tax, amount_due=amount,
                                     exempt=[line.is_previous_balance for line in lines])

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -332,6 +332,22 @@ def _invalid(index: int, field: str, message: str, code: str = "invalid_request"
     return ValidationError(message, param=f"events[{index}].{field}", code=code)
 
 
+def _event_fields_check(i: int, event: MeterEventInput) -> None:
+    if not event.meter_id:
+        raise _invalid(i, "meterId", MSG_METER_REQUIRED, "parameter_missing")
+    if len(event.meter_id) > MAX_METER_REF_LENGTH:
+        raise _invalid(i, "meterId", f"meterId must be at most {MAX_METER_REF_LENGTH} characters")
+    if not event.customer:
+        raise _invalid(i, "userId", MSG_USER_REQUIRED, "parameter_missing")
+    if len(event.customer) > MAX_CUSTOMER_LENGTH:
+        raise _invalid(i, "userId", f"userId must be at most {MAX_CUSTOMER_LENGTH} characters")
+    if isinstance(event.value, bool) or not isinstance(event.value, int) or not (
+            INT64_MIN <= event.value <= INT64_MAX):
+        raise _invalid(i, "value", "value must be a signed 64-bit integer")
+    if event.idempotency_key is not None and len(event.idempotency_key) > MAX_KEY_LENGTH:
+        raise _invalid(i, "idempotency", f"idempotency must be at most {MAX_KEY_LENGTH} characters")
+
+
 def _events_validate(*, organization: Organization, events: list[MeterEventInput],
                      now: datetime) -> list[datetime]:
     """Check every event of the batch (nothing written yet); returns each event's effective timestamp."""
@@ -340,19 +356,7 @@ def _events_validate(*, organization: Organization, events: list[MeterEventInput
     newest = now + MAX_FUTURE
     timestamps: list[datetime] = []
     for i, event in enumerate(events):
-        if not event.meter_id:
-            raise _invalid(i, "meterId", MSG_METER_REQUIRED, "parameter_missing")
-        if len(event.meter_id) > MAX_METER_REF_LENGTH:
-            raise _invalid(i, "meterId", f"meterId must be at most {MAX_METER_REF_LENGTH} characters")
-        if not event.customer:
-            raise _invalid(i, "userId", MSG_USER_REQUIRED, "parameter_missing")
-        if len(event.customer) > MAX_CUSTOMER_LENGTH:
-            raise _invalid(i, "userId", f"userId must be at most {MAX_CUSTOMER_LENGTH} characters")
-        if isinstance(event.value, bool) or not isinstance(event.value, int) or not (
-                INT64_MIN <= event.value <= INT64_MAX):
-            raise _invalid(i, "value", "value must be a signed 64-bit integer")
-        if event.idempotency_key is not None and len(event.idempotency_key) > MAX_KEY_LENGTH:
-            raise _invalid(i, "idempotency", f"idempotency must be at most {MAX_KEY_LENGTH} characters")
+        _event_fields_check(i, event)
         ts = event.timestamp
         if ts is None:
             ts = now
@@ -368,6 +372,129 @@ def _events_validate(*, organization: Organization, events: list[MeterEventInput
 
 # A stored key's owner: ("m", meter pk) for a meter, ("u", meterId as sent) while unmatched.
 _Owner = tuple[str, int | str]
+
+
+@dataclass
+class _BatchPlan:
+    """Which events of a batch go to the INSERTs (all key-less ones and the first of each key), with the
+    columns of the matched (``cols``) and unmatched (``ucols``) INSERTs, decided in Python before writing."""
+
+    first_of_key: dict[tuple[_Owner, str], int] = field(default_factory=dict)
+    owners: list[_Owner] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    cols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], [], [], [], []))
+    ucols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], [], [], [], []))
+    unique_meters: dict[int, str] = field(default_factory=dict)
+
+
+def _dimensions_json(event: MeterEventInput) -> str | None:
+    if event.dimensions is None:
+        return None
+    return json.dumps(event.dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _batch_plan(events: list[MeterEventInput], meters: dict, timestamps: list[datetime]) -> _BatchPlan:
+    plan = _BatchPlan()
+    for i, event in enumerate(events):
+        resolved = meters.get(event.meter_id)
+        owner: _Owner = ("m", resolved[0]) if resolved is not None else ("u", event.meter_id)
+        plan.owners.append(owner)
+        dims_json = _dimensions_json(event)
+        fp = meter_event_fingerprint(meter_id=event.meter_id, customer=event.customer, value=event.value,
+                                     timestamp=event.timestamp, dimensions_json=dims_json or "null")
+        plan.fingerprints.append(fp)
+        key = event.idempotency_key or None
+        if key is not None:
+            if (owner, key) in plan.first_of_key:
+                plan.ids.append(None)
+                continue
+            plan.first_of_key[(owner, key)] = i
+        new_id = public_id("mev")
+        plan.ids.append(new_id)
+        if resolved is not None:
+            meter_pk, aggregation, unique_dimension = resolved
+            if aggregation == Meter.AGG_UNIQUE_COUNT and unique_dimension:
+                plan.unique_meters[meter_pk] = unique_dimension
+            target, ref_or_pk = plan.cols, meter_pk
+        else:
+            target, ref_or_pk = plan.ucols, event.meter_id
+        for column, value in zip(target, (new_id, ref_or_pk, event.customer, event.value, timestamps[i], key,
+                                          fp, dims_json), strict=True):
+            column.append(value)
+    return plan
+
+
+def _batch_insert(cursor, *, organization_pk: int, now: datetime, plan: _BatchPlan) -> set[str]:
+    """Run the matched and the unmatched INSERT; returns the public ids actually inserted (a key already
+    stored, or committed meanwhile by another batch, is skipped by the statement)."""
+    inserted: set[str] = set()
+    if plan.cols[0]:
+        params: list[Any] = [organization_pk, now, *plan.cols]
+        sql = _INSERT_SQL
+        if plan.unique_meters:
+            sql = _INSERT_UNIQUE_SQL
+            params += [list(plan.unique_meters), list(plan.unique_meters.values())]
+        cursor.execute(sql, params)
+        inserted.update(row[0] for row in cursor.fetchall())
+    if plan.ucols[0]:
+        cursor.execute(_INSERT_UNMATCHED_SQL, [organization_pk, now, *plan.ucols])
+        inserted.update(row[0] for row in cursor.fetchall())
+    return inserted
+
+
+def _stored_keys(*, organization_pk: int, plan: _BatchPlan,
+                 inserted: set[str]) -> dict[tuple[_Owner, str], tuple[str, str]]:
+    """(owner, key) → (public id, fingerprint) of the stored event holding that key."""
+    stored: dict[tuple[_Owner, str], tuple[str, str]] = {}
+    missing: list[tuple[_Owner, str]] = []
+    for (owner, key), i in plan.first_of_key.items():
+        if plan.ids[i] in inserted:
+            stored[(owner, key)] = (plan.ids[i], plan.fingerprints[i])
+        else:
+            missing.append((owner, key))
+    if missing:
+        stored.update(_stored_keys_lookup(organization_pk=organization_pk, missing=missing))
+    return stored
+
+
+def _stored_keys_lookup(*, organization_pk: int,
+                        missing: list[tuple[_Owner, str]]) -> dict[tuple[_Owner, str], tuple[str, str]]:
+    """The events holding keys our INSERT skipped. A new statement, hence a new snapshot: it sees the rows
+    our INSERT waited for and skipped."""
+    stored: dict[tuple[_Owner, str], tuple[str, str]] = {}
+    matched = [(o[1], k) for o, k in missing if o[0] == "m"]
+    unmatched = [(o[1], k) for o, k in missing if o[0] == "u"]
+    with connection.cursor() as cursor:
+        if matched:
+            cursor.execute(_STORED_KEYS_SQL, [organization_pk, [m for m, _ in matched], [k for _, k in matched]])
+            for meter_pk, key, existing_id, existing_fp in cursor.fetchall():
+                stored[(("m", meter_pk), key)] = (existing_id, existing_fp)
+        if unmatched:
+            cursor.execute(_STORED_UNMATCHED_KEYS_SQL,
+                           [organization_pk, [r for r, _ in unmatched], [k for _, k in unmatched]])
+            for ref, key, existing_id, existing_fp in cursor.fetchall():
+                stored[(("u", ref), key)] = (existing_id, existing_fp)
+    return stored
+
+
+def _batch_results(events: list[MeterEventInput], plan: _BatchPlan,
+                   stored: dict[tuple[_Owner, str], tuple[str, str]]) -> list[MeterEventResult]:
+    results: list[MeterEventResult] = []
+    for i, event in enumerate(events):
+        key = event.idempotency_key or None
+        if key is None:
+            results.append(MeterEventResult(id=plan.ids[i], status=STATUS_CREATED))
+            continue
+        stored_id, stored_fp = stored[(plan.owners[i], key)]
+        if stored_id == plan.ids[i]:
+            status = STATUS_CREATED
+        elif stored_fp == plan.fingerprints[i]:
+            status = STATUS_DUPLICATE
+        else:
+            status = STATUS_CONFLICT
+        results.append(MeterEventResult(id=stored_id, status=status))
+    return results
 
 
 def meter_events_record(*, organization: Organization, events: list[MeterEventInput],
@@ -402,94 +529,11 @@ def meter_events_record(*, organization: Organization, events: list[MeterEventIn
             # (a new statement sees it). From here on no meter with these names can commit until we do.
             _names_lock(cursor, organization.pk, unresolved, shared=True)
             meters.update(_meters_resolve(cursor, organization.pk, unresolved))
+        plan = _batch_plan(events, meters, timestamps)
+        inserted = _batch_insert(cursor, organization_pk=organization.pk, now=now, plan=plan)
 
-        # Decide in Python which events go to the INSERTs: all key-less ones and the first of each key.
-        first_of_key: dict[tuple[_Owner, str], int] = {}
-        owners: list[_Owner] = []
-        fingerprints: list[str] = []
-        ids: list[str | None] = []
-        cols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
-        ucols: tuple[list, ...] = ([], [], [], [], [], [], [], [])
-        unique_meters: dict[int, str] = {}
-        for i, event in enumerate(events):
-            resolved = meters.get(event.meter_id)
-            owner: _Owner = ("m", resolved[0]) if resolved is not None else ("u", event.meter_id)
-            owners.append(owner)
-            dims_json = (json.dumps(event.dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                         if event.dimensions is not None else None)
-            fp = meter_event_fingerprint(meter_id=event.meter_id, customer=event.customer, value=event.value,
-                                         timestamp=event.timestamp, dimensions_json=dims_json or "null")
-            fingerprints.append(fp)
-            key = event.idempotency_key or None
-            if key is not None:
-                if (owner, key) in first_of_key:
-                    ids.append(None)
-                    continue
-                first_of_key[(owner, key)] = i
-            new_id = public_id("mev")
-            ids.append(new_id)
-            if resolved is not None:
-                meter_pk, aggregation, unique_dimension = resolved
-                if aggregation == Meter.AGG_UNIQUE_COUNT and unique_dimension:
-                    unique_meters[meter_pk] = unique_dimension
-                target, ref_or_pk = cols, meter_pk
-            else:
-                target, ref_or_pk = ucols, event.meter_id
-            for column, value in zip(target, (new_id, ref_or_pk, event.customer, event.value, timestamps[i], key,
-                                              fp, dims_json), strict=True):
-                column.append(value)
-
-        inserted: set[str] = set()
-        if cols[0]:
-            params: list[Any] = [organization.pk, now, *cols]
-            sql = _INSERT_SQL
-            if unique_meters:
-                sql = _INSERT_UNIQUE_SQL
-                params += [list(unique_meters), list(unique_meters.values())]
-            cursor.execute(sql, params)
-            inserted.update(row[0] for row in cursor.fetchall())
-        if ucols[0]:
-            cursor.execute(_INSERT_UNMATCHED_SQL, [organization.pk, now, *ucols])
-            inserted.update(row[0] for row in cursor.fetchall())
-
-    # (owner, key) → (public id, fingerprint) of the stored event holding that key.
-    stored: dict[tuple[_Owner, str], tuple[str, str]] = {}
-    missing: list[tuple[_Owner, str]] = []
-    for (owner, key), i in first_of_key.items():
-        if ids[i] in inserted:
-            stored[(owner, key)] = (ids[i], fingerprints[i])
-        else:
-            missing.append((owner, key))
-    if missing:
-        # A new statement, hence a new snapshot: it sees the rows our INSERT waited for and skipped.
-        matched = [(o[1], k) for o, k in missing if o[0] == "m"]
-        unmatched = [(o[1], k) for o, k in missing if o[0] == "u"]
-        with connection.cursor() as cursor:
-            if matched:
-                cursor.execute(_STORED_KEYS_SQL, [organization.pk, [m for m, _ in matched], [k for _, k in matched]])
-                for meter_pk, key, existing_id, existing_fp in cursor.fetchall():
-                    stored[(("m", meter_pk), key)] = (existing_id, existing_fp)
-            if unmatched:
-                cursor.execute(_STORED_UNMATCHED_KEYS_SQL,
-                               [organization.pk, [r for r, _ in unmatched], [k for _, k in unmatched]])
-                for ref, key, existing_id, existing_fp in cursor.fetchall():
-                    stored[(("u", ref), key)] = (existing_id, existing_fp)
-
-    results: list[MeterEventResult] = []
-    for i, event in enumerate(events):
-        key = event.idempotency_key or None
-        if key is None:
-            results.append(MeterEventResult(id=ids[i], status=STATUS_CREATED))
-            continue
-        stored_id, stored_fp = stored[(owners[i], key)]
-        if stored_id == ids[i]:
-            status = STATUS_CREATED
-        elif stored_fp == fingerprints[i]:
-            status = STATUS_DUPLICATE
-        else:
-            status = STATUS_CONFLICT
-        results.append(MeterEventResult(id=stored_id, status=status))
-    return results
+    stored = _stored_keys(organization_pk=organization.pk, plan=plan, inserted=inserted)
+    return _batch_results(events, plan, stored)
 
 
 def meter_event_record(*, organization: Organization, event: MeterEventInput,

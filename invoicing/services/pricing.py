@@ -4,7 +4,7 @@ Invariants
 - Several active rules may exist for one (meter, plan), as in the original; rating picks the newest
   (``invoicing.selectors.pricing.pricing_rule_for``) and the preview names the rule it used.
 - A rule prices a meter of its own organization, in the meter's currency, and its fields fit its model
-  (``pricing.rule_check``): tier models carry checked tiers, ``package`` a size ≥ 1, no model carries a
+  (``rating.rule_check``): tier models carry checked tiers, ``package`` a size ≥ 1, no model carries a
   field it does not use.
 - Rules are never updated in place: deleting sets ``deleted_at`` (invoices already built keep their
   figures); the next newest active rule then prices the pair.
@@ -23,7 +23,7 @@ from billing_project.core.errors import NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import rfc3339
-from invoicing import pricing
+from invoicing import rating
 from invoicing.models import Meter, PricingRule
 from webhooks import services as webhook_services
 
@@ -37,16 +37,16 @@ def pricing_rule_data(rule: PricingRule) -> dict[str, Any]:
         "model": rule.model,
         "currency": rule.currency,
         "unitPrice": rule.unit_price,
-        "unitPriceDecimal": pricing.price_decimal_format(rule.unit_price_decimal),
-        "packageSize": rule.package_size if rule.model == pricing.PACKAGE else None,
+        "unitPriceDecimal": rating.price_decimal_format(rule.unit_price_decimal),
+        "packageSize": rule.package_size if rule.model == rating.PACKAGE else None,
         "tiers": rule.tiers,
         "createdAt": rfc3339(rule.created_at),
     }
 
 
 def pricing_rule_create(*, organization: Organization, meter_id: str, plan_id: str = "",
-                        model: str = pricing.PER_UNIT, currency: str | None = None, unit_price: int = 0,
-                        unit_price_decimal: Decimal | None = None, tiers: list[pricing.Tier] | None = None,
+                        model: str = rating.PER_UNIT, currency: str | None = None, unit_price: int = 0,
+                        unit_price_decimal: Decimal | None = None, tiers: list[rating.Tier] | None = None,
                         package_size: int | None = None, metadata: dict[str, Any] | None = None) -> PricingRule:
     """Create an active rule for (meter, plan); from now on it is the newest, so it prices that pair.
     ``currency`` ``None`` → the meter's currency.
@@ -60,13 +60,13 @@ def pricing_rule_create(*, organization: Organization, meter_id: str, plan_id: s
     if currency != meter.currency:
         raise ValidationError(f"currency {currency} does not match the meter's currency {meter.currency}",
                               param="currency", code="currency_mismatch")
-    model = pricing.model_normalize(model)
-    pricing.rule_check(model=model, unit_price=unit_price, unit_price_decimal=unit_price_decimal, tiers=tiers,
+    model = rating.model_normalize(model)
+    rating.rule_check(model=model, unit_price=unit_price, unit_price_decimal=unit_price_decimal, tiers=tiers,
                        package_size=package_size)
     rule = PricingRule(
         organization=organization, meter=meter, plan_id=plan_id or "", model=model, currency=currency,
         unit_price=unit_price, unit_price_decimal=unit_price_decimal, package_size=package_size,
-        tiers=pricing.tiers_dump(tiers) if tiers is not None and model in pricing.TIER_MODELS else None,
+        tiers=rating.tiers_dump(tiers) if tiers is not None and model in rating.TIER_MODELS else None,
         metadata=metadata or {},
     )
     with transaction.atomic():

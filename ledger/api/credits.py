@@ -13,7 +13,8 @@ from billing_project.core.api.fields import StrictCharField, StrictDictField, St
 from billing_project.core.api.inputs import ReasonIn, api_actor, body, optional_body, query_required, validated
 from billing_project.core.money import currency_normalize
 from billing_project.core.times import parse_duration, parse_rfc3339, time_shift
-from ledger import credit_services, selectors
+from ledger import selectors
+from ledger.services import credits as credit_services
 
 REASON_MAX = 500
 USER_ID_Q = OpenApiParameter("userId", str, required=True, description="e.g. hanzo/alice")

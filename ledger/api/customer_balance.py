@@ -15,7 +15,8 @@ from billing_project.core.api.inputs import api_actor, body, validated
 from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
 from billing_project.core.errors import ValidationError
 from billing_project.core.money import currency_normalize
-from ledger import customer_balance_services, selectors
+from ledger import selectors
+from ledger.services import customer_balance as customer_balance_services
 
 CUSTOMER_ID_REQUIRED_Q = OpenApiParameter("customerId", str, required=True, description="e.g. cus_alice")
 CURRENCY_Q = OpenApiParameter("currency", str, required=False, description="ISO 4217, any case; default usd")

@@ -4,6 +4,8 @@ The five balance operations are plain functions so ``/zap`` dispatches to exactl
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
 from rest_framework import viewsets
@@ -253,6 +255,33 @@ def _zap_call(organization, method: str, params: dict, query_params, recorder) -
     raise _ZapError(-32601, f"method not found: {method}")
 
 
+class _ZapBadEnvelope(_ZapError):
+    """An envelope the dispatcher cannot read: answered 400 (the original's status for these)."""
+
+    def __init__(self, code: int, message: str, rpc_id: str = ""):
+        super().__init__(code, message)
+        self.rpc_id = rpc_id
+
+
+def _zap_envelope(body: bytes) -> tuple[str, str, Any]:
+    """The envelope's ``id``, ``method`` and ``params``; ``_ZapBadEnvelope`` when it cannot be dispatched."""
+    try:
+        envelope = json_loads_safe(body)  # lone surrogates → U+FFFD, as the original
+    except NulCharacter as exc:  # PostgreSQL cannot store it; the original fails storing it
+        raise _ZapBadEnvelope(-32602, f"invalid params: {exc.path or 'body'} must not contain a NUL character") \
+            from None
+    except ValueError as exc:
+        raise _ZapBadEnvelope(-32700, f"parse error: {exc}") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("id", ""), str) \
+            or not isinstance(envelope.get("method", ""), str):
+        raise _ZapBadEnvelope(-32700, "parse error: invalid envelope")
+    rpc_id = envelope.get("id", "")
+    method = envelope.get("method", "")
+    if not method:
+        raise _ZapBadEnvelope(-32600, "method is required", rpc_id=rpc_id)
+    return rpc_id, method, envelope.get("params")
+
+
 class ZapView(APIView):
     """JSON-RPC-style envelope over the five balance operations (spec ledger.md §9)."""
 
@@ -262,21 +291,9 @@ class ZapView(APIView):
                    summary="ZAP dispatch: billing.getBalance | getBalanceAll | getUsage | recordUsage | deposit")
     def post(self, request):
         try:
-            envelope = json_loads_safe(request.body or b"")  # lone surrogates → U+FFFD, as the original
-        except NulCharacter as exc:  # PostgreSQL cannot store it; the original fails storing it
-            message = f"invalid params: {exc.path or 'body'} must not contain a NUL character"
-            return Response({"id": "", "error": {"code": -32602, "message": message}}, status=400)
-        except ValueError as exc:
-            return Response({"id": "", "error": {"code": -32700, "message": f"parse error: {exc}"}}, status=400)
-        if not isinstance(envelope, dict) or not isinstance(envelope.get("id", ""), str) \
-                or not isinstance(envelope.get("method", ""), str):
-            return Response({"id": "", "error": {"code": -32700, "message": "parse error: invalid envelope"}},
-                            status=400)
-        rpc_id = envelope.get("id", "")
-        method = envelope.get("method", "")
-        if not method:
-            return Response({"id": rpc_id, "error": {"code": -32600, "message": "method is required"}}, status=400)
-        params = envelope.get("params")
+            rpc_id, method, params = _zap_envelope(request.body or b"")
+        except _ZapBadEnvelope as exc:
+            return Response({"id": exc.rpc_id, "error": {"code": exc.code, "message": exc.message}}, status=400)
         try:
             if method not in _STORE_MESSAGES:
                 raise _ZapError(-32601, f"method not found: {method}")

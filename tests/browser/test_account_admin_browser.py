@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger.models import Account
 from tests.browser.conftest import CHROMIUM, log_in
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing_project.core.models import AuditLog
 from invoicing.models import Invoice
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from tests.browser.conftest import CHROMIUM, log_in
 
 SCREENSHOT = Path(os.environ.get("INVOICE_ADMIN_SCREENSHOT", "/tmp/invoice_admin.png"))

@@ -16,8 +16,9 @@ from django.urls import reverse
 
 from billing_project.core import services as core_services
 from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization, api_key_hash
-from ledger import credit_services, services
+from ledger import services
 from ledger.models import Account, BalanceTransaction, CreditGrant, Entry, Hold, Lot
+from ledger.services import credits as credit_services
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db

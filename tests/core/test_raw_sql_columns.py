@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 
 from invoicing.services import metering, sequences
-from ledger import services as ledger_services
+from ledger.services import posting as ledger_posting
 from webhooks import services as webhook_services
 
 _INSERT = re.compile(r"INSERT INTO (\w+)(?:\s+AS\s+\w+)?\s*\(([^)]*)\)", re.IGNORECASE)
@@ -20,7 +20,7 @@ _LEFT_OUT: dict[str, set[str]] = {}
 
 def _statements() -> list[tuple[str, str, str]]:
     found = []
-    for module in (ledger_services, metering, sequences, webhook_services):
+    for module in (ledger_posting, metering, sequences, webhook_services):
         for name, value in vars(module).items():
             if isinstance(value, str) and "INSERT INTO" in value.upper():
                 for table, columns in _INSERT.findall(value):

@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from invoicing.allocation import LineShare, allocate, line_shares
 from invoicing.services import credit_notes as cn_services
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as credit_services
 
 USER = "hanzo/alice"
 _customers = itertools.count()

@@ -10,7 +10,7 @@ from invoicing.models import CreditNote, Invoice
 from invoicing.services import credit_notes as cn_services
 from invoicing.services import invoices as invoice_services
 from invoicing.services.credit_notes import CreditNoteLineInput
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from invoicing.services.sequences import document_number
 from ledger import selectors
 from ledger.models import BalanceTransaction

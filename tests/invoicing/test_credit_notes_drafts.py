@@ -11,7 +11,7 @@ from billing_project.core.errors import Conflict
 from invoicing.models import CreditNote, Invoice
 from invoicing.services import credit_notes as cn_services
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction

@@ -13,10 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from invoicing.models import CreditNote
-from ledger import credit_services, selectors
+from ledger import selectors
 from ledger import services as ledger_services
-from ledger.credit_services import Charge
 from ledger.models import Account, BalanceTransaction, CreditGrant
+from ledger.services import credits as credit_services
+from ledger.services.credits import Charge
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +149,7 @@ def test_void_racing_a_burn_of_the_returned_grant_is_one_or_the_other(org_acme):
     from billing_project.core.errors import Conflict
     from invoicing.services import credit_notes as cn_services
     from invoicing.services import invoices as invoice_services
-    from invoicing.services.invoices import LineInput
+    from invoicing.services.invoice_lines import LineInput
     from tests.threads import run_threads
 
     for round_ in range(4):
@@ -195,8 +196,8 @@ def test_notes_never_give_back_more_grant_credit_than_grants_paid(org_acme, usag
     exactly what grants paid, and the rest as balance."""
     from invoicing.services import credit_notes as cn_services
     from invoicing.services import invoices as invoice_services
-    from invoicing.services.invoices import LineInput
-    from ledger import credit_return_services
+    from invoicing.services.invoice_lines import LineInput
+    from ledger.services import credit_returns as credit_return_services
 
     customer = f"cnprop/{next(_prop_customers)}"
     for i, amount in enumerate(grants):

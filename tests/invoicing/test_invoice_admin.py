@@ -17,7 +17,7 @@ from billing_project.core.models import AuditLog
 from invoicing.models import CreditNote, DocumentSequence, Invoice
 from invoicing.services import credit_notes as credit_note_services
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ from django.core.management.base import CommandError
 
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
+from ledger.services import credits as credit_services
 
 pytestmark = pytest.mark.django_db
 

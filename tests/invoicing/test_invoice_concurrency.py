@@ -9,11 +9,12 @@ import pytest
 from billing_project.core.errors import Conflict
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
-from ledger import customer_balance_services as cbs
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction, CreditGrant, CustomerBalanceTransaction
+from ledger.services import credits as credit_services
+from ledger.services import customer_balance as cbs
 from tests.threads import run_threads
 from webhooks.models import BillingEvent
 

@@ -11,10 +11,12 @@ from invoicing.models import Invoice
 from invoicing.services import credit_notes as cn_services
 from invoicing.services import invoices as svc
 from invoicing.services import tax as tax_services
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, customer_balance_services, selectors
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import Account, Entry
+from ledger.services import credits as credit_services
+from ledger.services import customer_balance as customer_balance_services
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ import pytest
 
 from billing_project.core.errors import ValidationError
 from invoicing.models import InvoiceLineItem
+from invoicing.services import invoice_lines
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors
 from tests.conftest import assert_error
 
@@ -136,10 +137,10 @@ def test_an_overflowing_product_is_400_naming_unit_price(api):
 
 
 def test_line_amount_rule():
-    assert svc.line_amount(amount=0, quantity=3, unit_price=-400) == -1_200
-    assert svc.line_amount(amount=0, quantity=3, unit_price=400) == 1_200
-    assert svc.line_amount(amount=-50, quantity=3, unit_price=400) == -50  # an explicit amount wins
-    assert svc.line_amount(amount=0, quantity=0, unit_price=-400) == 0  # no quantity, no product
+    assert invoice_lines.line_amount(amount=0, quantity=3, unit_price=-400) == -1_200
+    assert invoice_lines.line_amount(amount=0, quantity=3, unit_price=400) == 1_200
+    assert invoice_lines.line_amount(amount=-50, quantity=3, unit_price=400) == -50  # an explicit amount wins
+    assert invoice_lines.line_amount(amount=0, quantity=0, unit_price=-400) == 0  # no quantity, no product
 
 
 def test_service_rejects_a_duplicate_id_on_add(org_acme):

@@ -10,11 +10,12 @@ import pytest
 
 from billing_project.core.errors import Conflict
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
 from ledger import services as ledger_services
-from ledger.credit_services import Charge
 from ledger.models import CreditGrant
+from ledger.services import credits as credit_services
+from ledger.services.credits import Charge
 from tests.threads import run_threads
 
 

@@ -20,7 +20,7 @@ from invoicing.selectors import invoices as invoice_selectors
 from invoicing.services import credit_notes as credit_note_services
 from invoicing.services import invoice_pdfs
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,11 @@ import pytest
 
 from invoicing.models import Invoice
 from invoicing.services import invoices as svc
-from invoicing.services.invoices import LineInput
-from ledger import credit_services, selectors
-from ledger import customer_balance_services as cbs
+from invoicing.services.invoice_lines import LineInput
+from ledger import selectors
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction, Entry
+from ledger.services import credits as credit_services
+from ledger.services import customer_balance as cbs
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.django_db

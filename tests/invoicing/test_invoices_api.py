@@ -7,9 +7,10 @@ import pytest
 
 from billing_project.core.models import AuditLog
 from invoicing.models import Invoice
-from ledger import credit_services, selectors
+from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction
+from ledger.services import credits as credit_services
 from tests.conftest import assert_error
 from webhooks.models import BillingEvent
 

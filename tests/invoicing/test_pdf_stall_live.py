@@ -21,7 +21,7 @@ import pytest
 from django.db import connection
 
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import services as ledger_services
 
 pytestmark = pytest.mark.django_db(transaction=True)

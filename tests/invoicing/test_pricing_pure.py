@@ -1,4 +1,4 @@
-"""Pure: invoicing.pricing cost functions, tier parsing and the one rounding rule (no database)."""
+"""Pure: invoicing.rating cost functions, tier parsing and the one rounding rule (no database)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing_project.core.errors import ValidationError
-from invoicing import pricing
-from invoicing.pricing import Tier, line_cost, tiers_parse
+from invoicing import rating
+from invoicing.rating import Tier, line_cost, tiers_parse
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -75,7 +75,7 @@ def test_original_vectors(model, unit_price, tiers, q, cost):
 def test_unknown_model_is_refused_everywhere():
     for call in (lambda: line_cost(model="unknown", quantity=10, unit_price=3),
                  lambda: tiers_parse([], model="unknown"),
-                 lambda: pricing.model_normalize("unknown")):
+                 lambda: rating.model_normalize("unknown")):
         with pytest.raises(ValidationError) as exc:
             call()
         assert exc.value.message == "unknown pricing model unknown"
@@ -86,7 +86,7 @@ def test_unknown_model_is_refused_everywhere():
                                        ("PER_UNIT", "per_unit"), ("Tiered", "tiered"), ("GRADUATED", "graduated"),
                                        ("volume", "volume"), ("Package", "package")])
 def test_model_normalize(raw, model):
-    assert pricing.model_normalize(raw) == model
+    assert rating.model_normalize(raw) == model
 
 
 def test_original_compat_quirks_are_kept_for_tiered_and_volume():
@@ -248,7 +248,7 @@ def test_tiers_parse_reads_the_json_form_and_dump_round_trips():
     raw = [{"upTo": 100, "price": 10}, {"upTo": 500, "priceDecimal": "0.000250", "flat": 3}, {"price": 1}]
     tiers = tiers_parse(raw, model="graduated")
     assert tiers == [Tier(100, 10, 0), Tier(500, 0, 3, D("0.000250")), Tier(0, 1, 0)]
-    dumped = pricing.tiers_dump(tiers)
+    dumped = rating.tiers_dump(tiers)
     assert dumped == [{"upTo": 100, "price": 10, "flat": 0}, {"upTo": 500, "price": 0, "flat": 3,
                                                                "priceDecimal": "0.00025"},
                       {"upTo": 0, "price": 1, "flat": 0}]
@@ -315,7 +315,7 @@ def test_line_cost_checks_tiers_built_in_code_too():
     ("9" * 28 + ".5", D("9" * 28 + ".5")), (None, None),
 ])
 def test_price_decimal_parse(raw, value):
-    assert pricing.price_decimal_parse(raw, param="unitPriceDecimal") == value
+    assert rating.price_decimal_parse(raw, param="unitPriceDecimal") == value
 
 
 @pytest.mark.parametrize("raw,message", [
@@ -326,7 +326,7 @@ def test_price_decimal_parse(raw, value):
 ])
 def test_price_decimal_parse_refuses(raw, message):
     with pytest.raises(ValidationError) as exc:
-        pricing.price_decimal_parse(raw, param="unitPriceDecimal")
+        rating.price_decimal_parse(raw, param="unitPriceDecimal")
     assert exc.value.param == "unitPriceDecimal"
     assert message in exc.value.message
 
@@ -334,7 +334,7 @@ def test_price_decimal_parse_refuses(raw, message):
 @pytest.mark.parametrize("value,text", [(D("0.000002000000"), "0.000002"), (D("12.000000000000"), "12"),
                                         (D("1E+2"), "100"), (D("0"), "0"), (None, None)])
 def test_price_decimal_format(value, text):
-    assert pricing.price_decimal_format(value) == text
+    assert rating.price_decimal_format(value) == text
 
 
 @pytest.mark.parametrize("kwargs,param", [
@@ -355,7 +355,7 @@ def test_price_decimal_format(value, text):
 ])
 def test_rule_check_refuses_fields_the_model_does_not_use(kwargs, param):
     with pytest.raises(ValidationError) as exc:
-        pricing.rule_check(**kwargs)
+        rating.rule_check(**kwargs)
     assert exc.value.param == param
 
 
@@ -368,7 +368,7 @@ def test_rule_check_refuses_fields_the_model_does_not_use(kwargs, param):
     {"model": "graduated", "tiers": [T(0, 1, 0)]},
 ])
 def test_rule_check_accepts(kwargs):
-    pricing.rule_check(**kwargs)
+    rating.rule_check(**kwargs)
 
 
 # --- Hypothesis: graduated ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from billing_project.core.errors import NotFound, ValidationError
 from invoicing.models import Meter, PricingRule
-from invoicing.pricing import Tier
+from invoicing.rating import Tier
 from invoicing.selectors import pricing as selectors
 from invoicing.services import pricing as services
 from webhooks.models import BillingEvent

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from invoicing.services import invoices as invoice_services
-from invoicing.services.invoices import LineInput
+from invoicing.services.invoice_lines import LineInput
 from ledger import selectors, services
 from ledger.models import Account
 

@@ -8,8 +8,9 @@ import pytest
 from django.utils import timezone
 
 from billing_project.core.models import AuditLog
-from ledger import credit_services, selectors
+from ledger import selectors
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as credit_services
 from tests.conftest import assert_error
 from webhooks.models import BillingEvent
 

@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from billing_project.core.models import AuditLog
-from ledger import credit_services
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as credit_services
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import credit_services as cs
 from ledger import selectors
-from ledger.credit_services import Charge
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as cs
+from ledger.services.credits import Charge
 from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)

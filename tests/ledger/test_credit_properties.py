@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_project.core.errors import ApplicationError
-from ledger import credit_services as cs
 from ledger import selectors
-from ledger.credit_services import Charge
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as cs
+from ledger.services.credits import Charge
 
 pytestmark = pytest.mark.django_db
 

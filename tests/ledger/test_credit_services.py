@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing_project.core.errors import IdempotencyConflict, ValidationError
-from ledger import credit_services as cs
 from ledger import selectors
-from ledger.credit_services import Charge
 from ledger.models import BalanceTransaction, CreditGrant
+from ledger.services import credits as cs
+from ledger.services.credits import Charge
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db

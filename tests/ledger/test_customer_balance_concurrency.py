@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from billing_project.core.errors import Conflict
-from ledger import customer_balance_services as cbs
 from ledger import selectors
 from ledger.models import CustomerBalanceTransaction
+from ledger.services import customer_balance as cbs
 from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)

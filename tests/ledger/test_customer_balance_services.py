@@ -8,10 +8,10 @@ from django.db import transaction
 
 from billing_project.core.errors import Conflict, IdempotencyConflict, ValidationError
 from billing_project.core.models import AuditLog
-from ledger import customer_balance_services as cbs
 from ledger import selectors
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction, Entry
+from ledger.services import customer_balance as cbs
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from ledger import credit_services, services, sweeps, tasks
+from ledger import services, tasks
 from ledger.models import CreditGrant, Hold, Lot
+from ledger.services import credits as credit_services
+from ledger.services import sweeps
 from tests.threads import run_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from ledger import credit_services
+from ledger.services import credits as credit_services
 
 
 class Command(BaseCommand):

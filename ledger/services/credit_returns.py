@@ -26,8 +26,8 @@ from billing_project.core.errors import Conflict
 from billing_project.core.models import Organization
 from ledger import postings
 from ledger import services as ledger_services
-from ledger.credit_services import grant_data
 from ledger.models import Account, BalanceTransaction, CreditGrant
+from ledger.services.credits import grant_data
 from webhooks import services as webhook_services
 
 

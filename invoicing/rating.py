@@ -1,4 +1,4 @@
-"""Pure pricing: how an aggregated quantity becomes an amount in minor units. No database, no Django.
+"""Pure rating: how an aggregated quantity becomes an amount in minor units. No database, no Django.
 
 Models (``line_cost``)
 - ``per_unit``: ``q × unit price``.
@@ -203,11 +203,7 @@ def tiers_check(tiers: list[Tier], *, model: str) -> None:
                               param=f"tiers[{last}].upTo", code="invalid_tiers")
 
 
-def rule_check(*, model: str, unit_price: int = 0, unit_price_decimal: Decimal | None = None,
-               tiers: list[Tier] | None = None, package_size: int | None = None) -> None:
-    """Refuse a pricing configuration with a field its model does not use, or one it lacks."""
-    if model not in MODELS:
-        raise ValidationError(f"unknown pricing model {model}", param="model", code="invalid_pricing_model")
+def _prices_check(*, unit_price: int, unit_price_decimal: Decimal | None, tiers: list[Tier] | None) -> None:
     if unit_price < 0:
         raise ValidationError("unitPrice must not be negative", param="unitPrice", code="invalid_price")
     if unit_price_decimal is not None and unit_price_decimal < 0:
@@ -220,6 +216,24 @@ def rule_check(*, model: str, unit_price: int = 0, unit_price_decimal: Decimal |
     price_decimal_parse(unit_price_decimal, param="unitPriceDecimal")
     for k, tier in enumerate(tiers or []):
         price_decimal_parse(tier.price_decimal, param=f"tiers[{k}].priceDecimal")
+
+
+def _package_size_check(*, model: str, package_size: int | None) -> None:
+    if model == PACKAGE:
+        if package_size is None or package_size < 1:
+            raise ValidationError("packageSize must be at least 1 for the package model", param="packageSize",
+                                  code="invalid_package_size")
+    elif package_size is not None:
+        raise ValidationError(f"packageSize is not used by the {model} model", param="packageSize",
+                              code="invalid_package_size")
+
+
+def rule_check(*, model: str, unit_price: int = 0, unit_price_decimal: Decimal | None = None,
+               tiers: list[Tier] | None = None, package_size: int | None = None) -> None:
+    """Refuse a pricing configuration with a field its model does not use, or one it lacks."""
+    if model not in MODELS:
+        raise ValidationError(f"unknown pricing model {model}", param="model", code="invalid_pricing_model")
+    _prices_check(unit_price=unit_price, unit_price_decimal=unit_price_decimal, tiers=tiers)
     if model in TIER_MODELS:
         if unit_price or unit_price_decimal is not None:
             param = "unitPrice" if unit_price else "unitPriceDecimal"
@@ -228,13 +242,7 @@ def rule_check(*, model: str, unit_price: int = 0, unit_price_decimal: Decimal |
         tiers_check(tiers or [], model=model)
     elif tiers:
         raise ValidationError(f"tiers are not used by the {model} model", param="tiers", code="invalid_tiers")
-    if model == PACKAGE:
-        if package_size is None or package_size < 1:
-            raise ValidationError("packageSize must be at least 1 for the package model", param="packageSize",
-                                  code="invalid_package_size")
-    elif package_size is not None:
-        raise ValidationError(f"packageSize is not used by the {model} model", param="packageSize",
-                              code="invalid_package_size")
+    _package_size_check(model=model, package_size=package_size)
 
 
 # --- cost -------------------------------------------------------------------------------------------

@@ -123,6 +123,29 @@ def _replayed(txn: BalanceTransaction) -> CustomerBalanceTransaction:
     return cbt
 
 
+def _validate_kinds(*, type: str, txn_type: str, description: str) -> None:
+    if type not in CustomerBalanceTransaction.TYPES:
+        raise ValidationError(f"unknown customer balance transaction type: {type}", param="type")
+    if txn_type not in _TXN_TYPES:
+        raise ValidationError(f"unknown ledger transaction type: {txn_type}", param="type")
+    if len(description) > _DESCRIPTION_MAX:
+        raise ValidationError(f"description must be at most {_DESCRIPTION_MAX} characters", param="description")
+
+
+def _adjustments_account(*, organization: Organization, currency: str) -> Account:
+    """The default counter account: the house ``balance_adjustments`` account of the currency."""
+    return ledger_services.accounts_resolve(
+        organization=organization, currency=currency, customer_kinds=(),
+        house_kinds=(Account.KIND_BALANCE_ADJUSTMENTS,))[Account.KIND_BALANCE_ADJUSTMENTS]
+
+
+def _floor_check(*, balance: int, amount: int, currency: str) -> None:
+    """A debit may not take the (locked) balance below zero: 409 ``insufficient_customer_balance``."""
+    if amount < 0 and balance + amount < 0:
+        raise Conflict(f"insufficient customer balance: {max(0, balance)} {currency} available, "
+                       f"{abs(amount)} requested", code="insufficient_customer_balance", param="amount")
+
+
 def customer_balance_post(*, organization: Organization, customer: str, currency: str, amount: int, type: str,
                           counter: Account | None = None, account: Account | None = None, description: str = "",
                           invoice_id: str = "", credit_note_id: str = "", source_ref: str = "",
@@ -141,18 +164,11 @@ def customer_balance_post(*, organization: Organization, customer: str, currency
     replay); an audit record for manual adjustments."""
     amount = _validate_amount(amount)
     customer = _validate_customer(customer)
-    if type not in CustomerBalanceTransaction.TYPES:
-        raise ValidationError(f"unknown customer balance transaction type: {type}", param="type")
-    if txn_type not in _TXN_TYPES:
-        raise ValidationError(f"unknown ledger transaction type: {txn_type}", param="type")
-    if len(description) > _DESCRIPTION_MAX:
-        raise ValidationError(f"description must be at most {_DESCRIPTION_MAX} characters", param="description")
+    _validate_kinds(type=type, txn_type=txn_type, description=description)
     if account is None:
         account = customer_balance_account(organization=organization, customer=customer, currency=currency)
     if counter is None:
-        counter = ledger_services.accounts_resolve(
-            organization=organization, currency=currency, customer_kinds=(),
-            house_kinds=(Account.KIND_BALANCE_ADJUSTMENTS,))[Account.KIND_BALANCE_ADJUSTMENTS]
+        counter = _adjustments_account(organization=organization, currency=currency)
     _check_accounts(organization=organization, customer=customer, currency=currency, account=account,
                     counter=counter)
     size = abs(amount)
@@ -179,9 +195,8 @@ def customer_balance_post(*, organization: Organization, customer: str, currency
                                                                  idempotency_key=idempotency_key).exists():
             # Under the balance lock: a concurrent first post with this key has committed (or never will).
             return _replayed(ledger_services.transaction_post(**post))
-        if amount < 0 and row.balance + amount < 0 and not allow_negative:
-            raise Conflict(f"insufficient customer balance: {max(0, row.balance)} {currency} available, "
-                           f"{size} requested", code="insufficient_customer_balance", param="amount")
+        if not allow_negative:
+            _floor_check(balance=row.balance, amount=amount, currency=currency)
         txn = ledger_services.transaction_post(**post)
         if txn.replayed:
             return _replayed(txn)

@@ -33,9 +33,10 @@ from billing_project.core.errors import IdempotencyConflict, NotFound, Validatio
 from billing_project.core.models import Organization
 from billing_project.core.money import INT64_MAX
 from billing_project.core.times import rfc3339
-from ledger import postings, sweeps
+from ledger import postings
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CreditGrant, Entry
+from ledger.services import sweeps
 from webhooks import services as webhook_services
 
 TAG_PURCHASED = "purchased"

@@ -24,10 +24,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing_project.core.models import Organization
-from ledger import credit_services, customer_balance_services, postings
+from ledger import postings
 from ledger import services as ledger_services
-from ledger.credit_services import Charge
 from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
+from ledger.services import credits as credit_services
+from ledger.services import customer_balance as customer_balance_services
+from ledger.services.credits import Charge
 
 
 @dataclass(frozen=True)
