@@ -51,45 +51,65 @@ def validation_message(param: str | None, detail) -> tuple[str, str]:
     return text, code
 
 
+def _application_error(exc: ApplicationError, context) -> Response:
+    response = Response(error_body(exc.message, code=exc.code, param=exc.param), status=exc.status)
+    if getattr(exc, "retry_after", None):  # 429 / 503: when to come back
+        response["Retry-After"] = str(int(exc.retry_after))
+    return response
+
+
+def _validation_error(exc: exceptions.ValidationError, context) -> Response:
+    param, detail = first_error(exc.detail)
+    message, code = validation_message(param, detail)
+    return Response(error_body(message, code=code, param=param), status=400)
+
+
+def _data_error(exc: DataError, context) -> Response:
+    if "NUL" in str(exc):  # PostgreSQL cannot store U+0000 in text
+        param = _nul_param(context)
+        where = f"{param} " if param else "a value "
+        return Response(error_body(f"{where}must not contain a NUL character", code="invalid_request",
+                                   param=param), status=400)
+    param = data_error_param(exc, context)
+    message = f"{param} is out of range" if param else "a value is out of range"
+    return Response(error_body(message, code="out_of_range", param=param), status=400)
+
+
+_API_EXCEPTION_CODES = {401: "unauthorized", 403: "forbidden", 404: "resource_missing", 405: "method_not_allowed",
+                        406: "not_acceptable", 415: "unsupported_media_type", 429: "rate_limited"}
+
+
+def _api_exception(exc: exceptions.APIException, context) -> Response:
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    response = Response(error_body(str(detail), code=_API_EXCEPTION_CODES.get(exc.status_code, "api_error")),
+                        status=exc.status_code)
+    if getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        response["Retry-After"] = str(int(exc.wait))
+    return response
+
+
+# First match wins (ParseError and ValidationError are APIExceptions too: they come first).
+_HANDLERS = (
+    (ApplicationError, _application_error),
+    (exceptions.ParseError,
+     lambda exc, context: Response(error_body("invalid request body", code="invalid_request_body"), status=400)),
+    (exceptions.ValidationError, _validation_error),
+    (Http404, lambda exc, context: Response(error_body("resource not found", code="resource_missing"), status=404)),
+    # JSON nested deeper than the decoder (or anything after it) can follow
+    (RecursionError, lambda exc, context: Response(
+        error_body("invalid request body: nested too deeply", code="invalid_request_body"), status=400)),
+    (RequestDataTooBig, lambda exc, context: payload_too_large()),
+    (DataError, _data_error),
+    (exceptions.APIException, _api_exception),
+)
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, ApplicationError):
-        response = Response(error_body(exc.message, code=exc.code, param=exc.param), status=exc.status)
-        if getattr(exc, "retry_after", None):  # 429 / 503: when to come back
-            response["Retry-After"] = str(int(exc.retry_after))
-        return response
-    if isinstance(exc, exceptions.ParseError):
-        return Response(error_body("invalid request body", code="invalid_request_body"), status=400)
-    if isinstance(exc, exceptions.ValidationError):
-        param, detail = first_error(exc.detail)
-        message, code = validation_message(param, detail)
-        return Response(error_body(message, code=code, param=param), status=400)
-    if isinstance(exc, Http404):
-        return Response(error_body("resource not found", code="resource_missing"), status=404)
-    if isinstance(exc, RecursionError):  # JSON nested deeper than the decoder (or anything after it) can follow
-        return Response(error_body("invalid request body: nested too deeply", code="invalid_request_body"),
-                        status=400)
-    if isinstance(exc, RequestDataTooBig):
-        return payload_too_large()
-    if isinstance(exc, DataError):
-        if "NUL" in str(exc):  # PostgreSQL cannot store U+0000 in text
-            param = _nul_param(context)
-            where = f"{param} " if param else "a value "
-            return Response(error_body(f"{where}must not contain a NUL character", code="invalid_request",
-                                       param=param), status=400)
-        param = data_error_param(exc, context)
-        message = f"{param} is out of range" if param else "a value is out of range"
-        return Response(error_body(message, code="out_of_range", param=param), status=400)
-    if isinstance(exc, exceptions.APIException):
-        codes = {401: "unauthorized", 403: "forbidden", 404: "resource_missing", 405: "method_not_allowed",
-                 406: "not_acceptable", 415: "unsupported_media_type", 429: "rate_limited"}
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        response = Response(error_body(str(detail), code=codes.get(exc.status_code, "api_error")),
-                            status=exc.status_code)
-        if getattr(exc, "auth_header", None):
-            response["WWW-Authenticate"] = exc.auth_header
-        if getattr(exc, "wait", None):
-            response["Retry-After"] = str(int(exc.wait))
-        return response
+    for kind, handle in _HANDLERS:
+        if isinstance(exc, kind):
+            return handle(exc, context)
     return None
 
 

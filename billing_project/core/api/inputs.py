@@ -132,26 +132,34 @@ def _fast_spec(serializer_class: type[serializers.Serializer]) -> tuple[Any, tup
     return instance, tuple(specs)
 
 
+def _fast_char(spec: _FieldSpec, value: Any) -> Any:
+    if type(value) is not str or "\x00" in value or (not value.isascii() and _SURROGATES.search(value)):
+        return _MISSING
+    if spec.trim:
+        value = value.strip()
+    if value == "":
+        return value if spec.allow_blank else _MISSING
+    if ((spec.max_length is not None and len(value) > spec.max_length)
+            or (spec.min_length is not None and len(value) < spec.min_length)):
+        return _MISSING
+    return value
+
+
+def _fast_int(spec: _FieldSpec, value: Any) -> Any:
+    if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+        return _MISSING
+    if (spec.max_value is not None and value > spec.max_value) or (
+            spec.min_value is not None and value < spec.min_value):
+        return _MISSING
+    return value
+
+
 def _fast_value(spec: _FieldSpec, value: Any) -> Any:
     """The validated value, or ``_MISSING`` when DRF must decide (an error, or a case not handled here)."""
     if spec.kind == _CHAR:
-        if type(value) is not str or "\x00" in value or (not value.isascii() and _SURROGATES.search(value)):
-            return _MISSING
-        if spec.trim:
-            value = value.strip()
-        if value == "":
-            return value if spec.allow_blank else _MISSING
-        if ((spec.max_length is not None and len(value) > spec.max_length)
-                or (spec.min_length is not None and len(value) < spec.min_length)):
-            return _MISSING
-        return value
+        return _fast_char(spec, value)
     if spec.kind == _INT:
-        if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
-            return _MISSING
-        if (spec.max_value is not None and value > spec.max_value) or (
-                spec.min_value is not None and value < spec.min_value):
-            return _MISSING
-        return value
+        return _fast_int(spec, value)
     return value if type(value) is bool else _MISSING
 
 
