@@ -60,14 +60,7 @@ def invoice_pdf_html(invoice: Invoice, *, lines: Iterable[InvoiceLineItem] | Non
     return render_to_string(TEMPLATE, _context(invoice, list(lines), list(tax_lines)))
 
 
-def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[InvoiceTaxLine]) -> dict:
-    currency = invoice.currency
-
-    def money(amount: int) -> str:
-        return format_minor(amount, currency)
-
-    title_number = invoice.number_str or "DRAFT"
-    invoice_period = _period(invoice.period_start, invoice.period_end)
+def _totals(invoice: Invoice, tax_lines: list[InvoiceTaxLine], money) -> list[tuple[str, str, bool]]:
     totals = [("Subtotal", money(invoice.subtotal), False)]
     if invoice.discount:
         totals.append(("Discount", money(-invoice.discount), False))
@@ -80,8 +73,36 @@ def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[Inv
                           ("Amount paid", invoice.amount_paid - invoice.credit_applied)):
         if amount:
             totals.append((label, money(-amount), False))
+    return totals
 
+
+def _dates(invoice: Invoice) -> dict:
     return {
+        "issue_date": _date(invoice.finalized_at or invoice.created_at),
+        "due_date": _date(invoice.due_date),
+        "paid_date": _date(invoice.paid_at) if invoice.status == Invoice.STATUS_PAID else "",
+        "voided_date": _date(invoice.voided_at) if invoice.status == Invoice.STATUS_VOID else "",
+    }
+
+
+def _discount(invoice: Invoice, money) -> dict | None:
+    if not invoice.discount:
+        return None
+    return {"name": invoice.discount_name or "Discount",
+            "rate": percent_from_bp(invoice.discount_bp) if invoice.discount_bp else "",
+            "amount": money(-invoice.discount)}
+
+
+def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[InvoiceTaxLine]) -> dict:
+    currency = invoice.currency
+
+    def money(amount: int) -> str:
+        return format_minor(amount, currency)
+
+    title_number = invoice.number_str or "DRAFT"
+    invoice_period = _period(invoice.period_start, invoice.period_end)
+    return {
+        **_dates(invoice),
         "title": f"Invoice {title_number}",
         "number": title_number,
         "is_draft": not invoice.number_str,
@@ -93,18 +114,10 @@ def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[Inv
         "subscription_id": invoice.subscription_id,
         "reference": invoice.public_id if not invoice.number_str else "",
         "currency": currency.upper(),
-        "issue_date": _date(invoice.finalized_at or invoice.created_at),
-        "due_date": _date(invoice.due_date),
-        "paid_date": _date(invoice.paid_at) if invoice.status == Invoice.STATUS_PAID else "",
-        "voided_date": _date(invoice.voided_at) if invoice.status == Invoice.STATUS_VOID else "",
         "period": invoice_period,
         "tax_address": ", ".join(p for p in (invoice.tax_state, invoice.tax_country) if p),
         "lines": [_line(line, currency, invoice_period) for line in lines],
-        "discount": {
-            "name": invoice.discount_name or "Discount",
-            "rate": percent_from_bp(invoice.discount_bp) if invoice.discount_bp else "",
-            "amount": money(-invoice.discount),
-        } if invoice.discount else None,
+        "discount": _discount(invoice, money),
         "tax_lines": [{
             "description": t.description,
             "jurisdiction": t.jurisdiction,
@@ -114,7 +127,7 @@ def _context(invoice: Invoice, lines: list[InvoiceLineItem], tax_lines: list[Inv
             "amount": money(t.amount),
         } for t in tax_lines],
         "tax_inclusive": money(invoice.tax_inclusive) if invoice.tax_inclusive else "",
-        "totals": totals,
+        "totals": _totals(invoice, tax_lines, money),
         "amount_due": money(invoice.amount_due),
     }
 

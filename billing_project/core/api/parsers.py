@@ -51,6 +51,32 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _sanitize_dict(container: dict, path: str, stack: list[tuple[Any, str]]) -> None:
+    renamed = False
+    for key, value in container.items():
+        safe_key = safe_str(key, path)
+        renamed = renamed or safe_key is not key
+        where = _join(path, safe_key)
+        if type(value) is str:
+            safe_value = safe_str(value, where)
+            if safe_value is not value:
+                container[key] = safe_value  # same key: allowed while iterating
+        elif type(value) is dict or type(value) is list:
+            stack.append((value, where))
+    if renamed:
+        items = [(safe_str(key, path), value) for key, value in container.items()]
+        container.clear()
+        container.update(items)
+
+
+def _sanitize_list(container: list, path: str, stack: list[tuple[Any, str]]) -> None:
+    for index, value in enumerate(container):
+        if type(value) is str:
+            container[index] = safe_str(value, f"{path}[{index}]")
+        elif type(value) is dict or type(value) is list:
+            stack.append((value, f"{path}[{index}]"))
+
+
 def sanitized(data: Any) -> Any:
     """``data`` (fresh from ``json.loads``) with every string, keys included, made safe (``safe_str``), fixed
     in place. Iterative, so a deeply nested document cannot exhaust the stack here. A NUL in a key names the
@@ -61,27 +87,9 @@ def sanitized(data: Any) -> Any:
     while stack:
         container, path = stack.pop()
         if type(container) is dict:
-            renamed = False
-            for key, value in container.items():
-                safe_key = safe_str(key, path)
-                renamed = renamed or safe_key is not key
-                where = _join(path, safe_key)
-                if type(value) is str:
-                    safe_value = safe_str(value, where)
-                    if safe_value is not value:
-                        container[key] = safe_value  # same key: allowed while iterating
-                elif type(value) is dict or type(value) is list:
-                    stack.append((value, where))
-            if renamed:
-                items = [(safe_str(key, path), value) for key, value in container.items()]
-                container.clear()
-                container.update(items)
+            _sanitize_dict(container, path, stack)
         elif type(container) is list:
-            for index, value in enumerate(container):
-                if type(value) is str:
-                    container[index] = safe_str(value, f"{path}[{index}]")
-                elif type(value) is dict or type(value) is list:
-                    stack.append((value, f"{path}[{index}]"))
+            _sanitize_list(container, path, stack)
     return data
 
 
