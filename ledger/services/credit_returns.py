@@ -27,6 +27,7 @@ from billing_project.core.models import Organization
 from ledger import postings
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction, CreditGrant
+from ledger.services import credits as credit_services
 from ledger.services.credits import grant_data
 from webhooks import services as webhook_services
 
@@ -55,27 +56,13 @@ def credit_grant_return(*, organization: Organization, source: CreditGrant, cust
         raise ValueError("credit_grant_return: amount must be positive")
     now = now or timezone.now()
     with transaction.atomic():
-        account = Account.objects.create(organization=organization, kind=Account.KIND_CREDIT_GRANT, customer=customer,
-                                         currency=source.currency, normal_balance=Account.NORMAL_CREDIT,
-                                         allow_negative=False)
-        grant = CreditGrant(organization=organization, account=account, customer=customer,
-                            name=name or source.name, currency=source.currency, amount_cents=amount,
-                            remaining_cents=amount, priority=source.priority,
-                            eligibility=list(source.eligibility or []),
-                            tags=source.tags, metadata={"returnedFrom": source.public_id, "sourceType": source_type,
-                                                        "sourceId": source_id},
-                            effective_at=now, expires_at=source.expires_at)
-        grant.grant_transaction = ledger_services.transaction_post(
-            organization=organization, type=BalanceTransaction.TYPE_CREDIT_NOTE, currency=source.currency,
-            amount=amount, legs=postings.transfer(debit=counter, credit=account, amount=amount), customer=customer,
-            tags=source.tags, idempotency_key=idempotency_key,
-            notes=f"Credit grant {grant.public_id} returned for {source_type} {source_id} (from {source.public_id})",
-            source_type="credit_grant", source_id=grant.public_id)
-        grant.save()
-        webhook_services.event_publish(organization=organization, type="credit_grant.created",
-                                       object_type="credit_grant", object_id=grant.public_id, customer_id=customer,
-                                       data=grant_data(grant, now=now))
-    return grant
+        return credit_services.grant_issue(
+            organization=organization, customer=customer, currency=source.currency, amount_cents=amount,
+            funding=counter, txn_type=BalanceTransaction.TYPE_CREDIT_NOTE, name=name or source.name,
+            priority=source.priority, eligibility=source.eligibility or [], tags=source.tags,
+            metadata={"returnedFrom": source.public_id, "sourceType": source_type, "sourceId": source_id},
+            effective_at=now, expires_at=source.expires_at, now=now, idempotency_key=idempotency_key,
+            notes=f"returned for {source_type} {source_id} (from {source.public_id})")
 
 
 def credit_grant_return_void(*, organization: Organization, grant_ids: list[str], counter: Account,

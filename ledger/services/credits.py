@@ -139,6 +139,32 @@ def _credit_total_check(*, organization: Organization, user: str, currency: str,
                               param="amountCents", code="out_of_range")
 
 
+def grant_issue(*, organization: Organization, customer: str, currency: str, amount_cents: int, funding: Account,
+                txn_type: str, name: str, priority: int, eligibility: Iterable[str], tags: str,
+                metadata: dict[str, Any], effective_at: datetime, expires_at: datetime | None, now: datetime,
+                notes: str = "", idempotency_key: str | None = None) -> CreditGrant:
+    """The one way a grant comes to exist: a new grant account, the ``CreditGrant`` row and its funding
+    posting (Dr ``funding`` / Cr the grant account), ``credit_grant.created``. Call inside a transaction; the
+    new rows are its only locks (``credit_grant_create``; credit given back by a credit note)."""
+    account = Account.objects.create(organization=organization, kind=Account.KIND_CREDIT_GRANT, customer=customer,
+                                     currency=currency, normal_balance=Account.NORMAL_CREDIT, allow_negative=False)
+    grant = CreditGrant(organization=organization, account=account, customer=customer, name=name, currency=currency,
+                        amount_cents=amount_cents, remaining_cents=amount_cents, priority=priority,
+                        eligibility=sorted(set(eligibility)), tags=tags, metadata=metadata,
+                        effective_at=effective_at, expires_at=expires_at)
+    grant.grant_transaction = ledger_services.transaction_post(
+        organization=organization, type=txn_type, currency=currency, amount=amount_cents,
+        legs=postings.transfer(debit=funding, credit=account, amount=amount_cents), customer=customer, tags=tags,
+        notes=f"Credit grant {grant.public_id}: {notes}".rstrip(": "), idempotency_key=idempotency_key,
+        source_type="credit_grant", source_id=grant.public_id,
+    )
+    grant.save()
+    webhook_services.event_publish(organization=organization, type="credit_grant.created",
+                                   object_type="credit_grant", object_id=grant.public_id, customer_id=customer,
+                                   data=grant_data(grant, now=now))
+    return grant
+
+
 def credit_grant_create(*, organization: Organization, user: str, amount_cents: int, currency: str = "usd",
                         name: str = "", priority: int = 0, eligibility: Iterable[str] = (), tags: str = "",
                         metadata: dict[str, Any] | None = None, effective_at: datetime | None = None,
@@ -157,27 +183,14 @@ def credit_grant_create(*, organization: Organization, user: str, amount_cents: 
     # ``expiresIn``): the grant is never usable and the expiry sweeper posts it to breakage.
     with transaction.atomic():
         _credit_total_check(organization=organization, user=user, currency=currency, amount_cents=amount_cents)
-        account = Account.objects.create(organization=organization, kind=Account.KIND_CREDIT_GRANT, customer=user,
-                                         currency=currency, normal_balance=Account.NORMAL_CREDIT,
-                                         allow_negative=False)
         origin_kind = _origin_kind(tags)
         origin = ledger_services.accounts_resolve(organization=organization, currency=currency, customer_kinds=(),
                                                   house_kinds=(origin_kind,))[origin_kind]
-        grant = CreditGrant(organization=organization, account=account, customer=user, name=name, currency=currency,
-                            amount_cents=amount_cents, remaining_cents=amount_cents, priority=priority,
-                            eligibility=sorted(set(eligibility)), tags=tags, metadata=metadata or {},
-                            effective_at=effective_at, expires_at=expires_at)
-        txn = ledger_services.transaction_post(
-            organization=organization, type=BalanceTransaction.TYPE_CREDIT_GRANT, currency=currency,
-            amount=amount_cents, legs=postings.transfer(debit=origin, credit=account, amount=amount_cents),
-            customer=user, tags=tags, notes=f"Credit grant {grant.public_id}: {name}".rstrip(": "),
-            source_type="credit_grant", source_id=grant.public_id,
-        )
-        grant.grant_transaction = txn
-        grant.save()
-        webhook_services.event_publish(organization=organization, type="credit_grant.created",
-                                       object_type="credit_grant", object_id=grant.public_id, customer_id=user,
-                                       data=grant_data(grant, now=now))
+        grant = grant_issue(organization=organization, customer=user, currency=currency, amount_cents=amount_cents,
+                            funding=origin, txn_type=BalanceTransaction.TYPE_CREDIT_GRANT, name=name,
+                            priority=priority, eligibility=eligibility, tags=tags, metadata=metadata or {},
+                            effective_at=effective_at, expires_at=expires_at, now=now,
+                            notes=name)
         if actor:
             core_services.audit_record(organization=organization, actor=actor, action="credit_grant.create",
                                        object_type="credit_grant", object_id=grant.public_id, reason=reason,
