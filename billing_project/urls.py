@@ -9,6 +9,8 @@ billing = [
     path("", include("ledger.api.urls")),
     path("", include("invoicing.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("payments.api.urls")),
+    path("", include("subscriptions.api.urls")),
 ]
 
 urlpatterns = [

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 
 from billing_project.core import services
 from billing_project.core.errors import ApplicationError
-from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization
+from billing_project.core.models import ApiKey, AuditLog, Customer, IdempotencyRecord, Organization
 from billing_project.core.money import format_minor
 
 
@@ -236,3 +236,11 @@ class AuditLogAdmin(ReadOnlyAdmin):
     list_filter = ("action", "object_type", "organization")
     search_fields = ("object_id", "actor")
     date_hierarchy = "created_at"
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("customer_id", "organization", "name", "email", "preferred_currency", "created_at")
+    list_filter = ("organization",)
+    search_fields = ("customer_id", "name", "email")
+    readonly_fields = ("created_at", "updated_at")

@@ -111,3 +111,34 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_type} {self.object_id}"
+
+
+class Customer(models.Model):
+    """One row per (organization, customer id): the entity payment methods, subscriptions and bank-transfer
+    instructions hang on. Customer ids stay the original's opaque strings (any characters, ``/`` included)
+    that need no prior record: every service that meets a new id creates the row (``customer_ensure``).
+    Existing tables keep their customer string; tables added since reference this row."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="customers")
+    customer_id = models.CharField(max_length=255, help_text="The client's opaque customer id (userId/customerId).")
+    name = models.CharField(max_length=255, blank=True, default="")
+    email = models.CharField(max_length=255, blank=True, default="")
+    address = models.JSONField(default=dict, blank=True)
+    tax_ids = models.JSONField(default=list, blank=True)
+    preferred_currency = models.CharField(max_length=3, blank=True, default="")
+    locale = models.CharField(max_length=35, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    default_payment_method_id = models.CharField(
+        max_length=40, blank=True, default="",
+        help_text="Public id of the default payment method (set only by the set-default endpoint).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "customer_id"], name="core_customer_org_id_uniq"),
+        ]
+        ordering = ["customer_id"]
+
+    def __str__(self) -> str:
+        return self.customer_id

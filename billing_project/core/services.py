@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from billing_project.core.errors import ValidationError
-from billing_project.core.models import ApiKey, AuditLog, IdempotencyRecord, Organization, api_key_hash
+from billing_project.core.models import ApiKey, AuditLog, Customer, IdempotencyRecord, Organization, api_key_hash
 
 KEY_PREFIX = "tk_"
 
@@ -84,3 +84,16 @@ def audit_record(*, actor: str, action: str, object_type: str, object_id: str, o
     """Append one audit row. Call inside the transaction of the action it records."""
     return AuditLog.objects.create(organization=organization, actor=actor or "system", action=action,
                                    object_type=object_type, object_id=object_id, reason=reason, data=data or {})
+
+
+def customer_ensure(*, organization: Organization, customer_id: str) -> Customer:
+    """The customer row for ``customer_id``, created on first use (ids need no prior record, as in the
+    original). Race-safe: the unique (organization, customer_id) constraint decides, a loser re-reads.
+    Call it before opening a transaction that takes locks (it may insert)."""
+    if not customer_id:
+        raise ValidationError("customerId is required", param="customerId")
+    customer = Customer.objects.filter(organization=organization, customer_id=customer_id).first()
+    if customer is not None:
+        return customer
+    customer, _ = Customer.objects.get_or_create(organization=organization, customer_id=customer_id)
+    return customer

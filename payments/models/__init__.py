@@ -1,0 +1,1 @@
+"""payments models, one module per aggregate; each is imported here so Django finds it."""
