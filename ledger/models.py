@@ -52,6 +52,16 @@ class Account(models.Model):
     KIND_CREDIT_NOTES = "credit_notes"
     KIND_BAD_DEBT = "bad_debt"
     KIND_BALANCE_ADJUSTMENTS = "balance_adjustments"
+    # Payments (payments/postings.py builds their legs; only ledger writes rows).
+    KIND_PROCESSOR_CLEARING = "processor_clearing"
+    KIND_PAYMENTS_RECEIVED = "payments_received"
+    KIND_PROCESSOR_FEES = "processor_fees"
+    KIND_AUTHORIZATIONS = "authorizations"
+    KIND_AUTHORIZATIONS_CONTROL = "authorizations_control"
+    KIND_DISPUTES_HELD = "disputes_held"
+    KIND_DISPUTE_LOSSES = "dispute_losses"
+    KIND_PAYOUTS_IN_TRANSIT = "payouts_in_transit"
+    KIND_BANK = "bank"
     KIND_CHOICES = [
         (KIND_WALLET, "Customer wallet (prepaid balance)"),
         (KIND_HOLDS, "Customer holds (memo)"),
@@ -69,6 +79,15 @@ class Account(models.Model):
         (KIND_CREDIT_NOTES, "House: credit notes (contra revenue)"),
         (KIND_BAD_DEBT, "House: bad debt (uncollectible invoices)"),
         (KIND_BALANCE_ADJUSTMENTS, "House: manual customer-balance adjustments"),
+        (KIND_PROCESSOR_CLEARING, "House: processor clearing (captured funds, the settled balance payouts draw on)"),
+        (KIND_PAYMENTS_RECEIVED, "House: payments received outside invoices (payment intents)"),
+        (KIND_PROCESSOR_FEES, "House: processor fees"),
+        (KIND_AUTHORIZATIONS, "House: card authorizations not yet captured (memo)"),
+        (KIND_AUTHORIZATIONS_CONTROL, "House: card authorizations control (memo contra)"),
+        (KIND_DISPUTES_HELD, "House: funds held by open disputes"),
+        (KIND_DISPUTE_LOSSES, "House: disputes lost"),
+        (KIND_PAYOUTS_IN_TRANSIT, "House: payouts in transit to the merchant's bank"),
+        (KIND_BANK, "House: the merchant's bank account (payouts arrive, bank transfers come from)"),
     ]
     CUSTOMER_KINDS = (KIND_WALLET, KIND_HOLDS, KIND_RECEIVABLE, KIND_CUSTOMER_BALANCE)
     # Accounts whose running ``balance`` is kept under their row lock by ``transaction_post``.
@@ -92,6 +111,15 @@ class Account(models.Model):
         KIND_CREDIT_NOTES: NORMAL_DEBIT,
         KIND_BAD_DEBT: NORMAL_DEBIT,
         KIND_BALANCE_ADJUSTMENTS: NORMAL_DEBIT,
+        KIND_PROCESSOR_CLEARING: NORMAL_DEBIT,
+        KIND_PAYMENTS_RECEIVED: NORMAL_CREDIT,
+        KIND_PROCESSOR_FEES: NORMAL_DEBIT,
+        KIND_AUTHORIZATIONS: NORMAL_DEBIT,
+        KIND_AUTHORIZATIONS_CONTROL: NORMAL_CREDIT,
+        KIND_DISPUTES_HELD: NORMAL_DEBIT,
+        KIND_DISPUTE_LOSSES: NORMAL_DEBIT,
+        KIND_PAYOUTS_IN_TRANSIT: NORMAL_DEBIT,
+        KIND_BANK: NORMAL_DEBIT,
     }
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")

@@ -1,1 +1,3 @@
 """payments models, one module per aggregate; each is imported here so Django finds it."""
+
+from payments.models.methods import PaymentMethod  # noqa: F401
