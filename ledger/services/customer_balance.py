@@ -45,6 +45,9 @@ from ledger.models import Account, BalanceTransaction, CustomerBalanceTransactio
 from webhooks import services as webhook_services
 
 EVENT_ADJUSTED = "customer_balance.adjusted"
+# An inbound bank transfer credited to the balance (payments.services.bank_transfers), against house ``bank``.
+TYPE_BANK_TRANSFER = "bank_transfer"
+_CBT_TYPES = frozenset((*CustomerBalanceTransaction.TYPES, TYPE_BANK_TRANSFER))
 _TXN_TYPES = frozenset(t for t, _ in BalanceTransaction.TYPE_CHOICES)
 _DESCRIPTION_MAX = CustomerBalanceTransaction._meta.get_field("description").max_length
 
@@ -96,6 +99,17 @@ def customer_balance_account(*, organization: Organization, customer: str, curre
             customer_kinds=(Account.KIND_CUSTOMER_BALANCE,))[Account.KIND_CUSTOMER_BALANCE]
 
 
+def bank_transfer_accounts(*, organization: Organization, customer: str, currency: str) -> tuple[Account, Account]:
+    """The customer's ``customer_balance`` account and the house ``bank`` account (the counter of a bank transfer:
+    Dr bank / Cr customer_balance), created on first use in their own short transaction — call it before
+    opening a transaction that holds locks."""
+    with transaction.atomic():
+        found = ledger_services.accounts_resolve(
+            organization=organization, currency=currency, customer=customer,
+            customer_kinds=(Account.KIND_CUSTOMER_BALANCE,), house_kinds=(Account.KIND_BANK,))
+    return found[Account.KIND_CUSTOMER_BALANCE], found[Account.KIND_BANK]
+
+
 def _adjustment_accounts(*, organization: Organization, customer: str, currency: str) -> tuple[Account, Account]:
     with transaction.atomic():
         found = ledger_services.accounts_resolve(
@@ -124,7 +138,7 @@ def _replayed(txn: BalanceTransaction) -> CustomerBalanceTransaction:
 
 
 def _validate_kinds(*, type: str, txn_type: str, description: str) -> None:
-    if type not in CustomerBalanceTransaction.TYPES:
+    if type not in _CBT_TYPES:
         raise ValidationError(f"unknown customer balance transaction type: {type}", param="type")
     if txn_type not in _TXN_TYPES:
         raise ValidationError(f"unknown ledger transaction type: {txn_type}", param="type")

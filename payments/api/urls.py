@@ -1,5 +1,10 @@
 from rest_framework.routers import SimpleRouter
 
+from payments.api import bank_transfers
+
 router = SimpleRouter(trailing_slash=False)
 
-urlpatterns = router.urls
+urlpatterns = [
+    *bank_transfers.urlpatterns,
+    *router.urls,
+]

@@ -1,8 +1,8 @@
 """payments models, one module per aggregate; each is imported here so Django finds it."""
 
-from payments.models.methods import PaymentMethod  # noqa: F401
 from payments.models.bank_transfers import (  # noqa: F401
     BankTransferInstruction,
     InboundBankTransfer,
     UnmatchedBankTransfer,
 )
+from payments.models.methods import PaymentMethod  # noqa: F401

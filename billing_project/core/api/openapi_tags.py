@@ -38,6 +38,7 @@ PATH_TAGS = {
     "credit-notes": "credit notes",
     "customer-balance": "customer balance", "balance-transactions": "customer balance",
     "bank-transfer-instructions": "customer balance", "reconciliation": "customer balance",
+    "bank-transfers": "customer balance",
     "tax-rates": "tax",
     "plans": "plans",
     "subscriptions": "subscriptions", "subscription-items": "subscriptions",
