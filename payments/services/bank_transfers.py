@@ -426,11 +426,11 @@ def bank_transfer_unmatched_match(*, organization: Organization, unmatched_id: s
 
     Locking: the unmatched row first (a second match is a 409), then as reconciliation. A transfer id
     credited meanwhile is a 409 and nothing is written. Audited with ``actor`` and ``reason``."""
-    customer_id = (customer_id or "").strip()
-    customer = core_services.customer_ensure(organization=organization, customer_id=customer_id)
     found = UnmatchedBankTransfer.objects.filter(organization=organization, public_id=unmatched_id).first()
     if found is None:
         raise NotFound("unmatched bank transfer not found", param="id")
+    customer_id = (customer_id or "").strip()
+    customer = core_services.customer_ensure(organization=organization, customer_id=customer_id)
     account, counter = customer_balance_services.bank_transfer_accounts(
         organization=organization, customer=customer_id, currency=found.currency)
     with transaction.atomic():
