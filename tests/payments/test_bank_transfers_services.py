@@ -115,7 +115,8 @@ def test_operator_match_credits_the_chosen_customer_once(org_acme):
     assert (inbound.customer.customer_id, inbound.amount, inbound.currency, inbound.instruction) == (
         "cus_bob", 1_250, "eur", None)
     cbt = inbound.customer_balance_transaction
-    assert cbt.type == "bank_transfer" and cbt.description == "Bank transfer received (ref: ???, matched by an operator)"
+    assert cbt.type == "bank_transfer"
+    assert cbt.description == "Bank transfer received (ref: ???, matched by an operator)"
     assert _balance(org_acme, "cus_bob", "eur") == 1_250
     unmatched.refresh_from_db()
     assert (unmatched.status, unmatched.matched_by) == ("matched", "staff")
