@@ -277,3 +277,25 @@ def test_trial_days_round_up_to_cover_the_trial_end():
     assert schedule_apply.trial_days(phase.__class__(**{**phase.__dict__, "trial_end": day(13.5)})) == 14
     assert schedule_apply.trial_days(phase.__class__(**{**phase.__dict__, "trial_end": None})) is None
     assert schedule_apply.trial_days(phase.__class__(**{**phase.__dict__, "trial_end": day(-1)})) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sweeps_claim_disjoint_sets(org_acme):
+    due = {schedule(org_acme, (0, 30)).pk for _ in range(20)}
+    claims = run_threads(3, lambda i: schedule_runner.schedules_claim(now=day(1), limit=8))
+    handed = [pk for claim in claims for pk in claim]
+    assert len(handed) == len(set(handed)) and set(handed) <= due
+    assert set(handed) | set(schedule_runner.schedules_claim(now=day(1))) == due
+
+
+@pytest.mark.django_db
+def test_real_applier_finds_prices_as_plans_or_live_pricing_rules(org_acme, api, monkeypatch):
+    applier = schedule_apply.SubscriptionServicesApplier()
+    monkeypatch.setattr(applier, "plan_exists", lambda *, organization, plan_id: plan_id == "plan_as_price")
+    meter = api.post("/meters", {"name": "Calls", "eventName": "calls", "aggregationType": "sum"}).json()
+    rule = api.post("/pricing-rules", {"meterId": meter["id"], "model": "per_unit", "unitPrice": 1}).json()
+    assert applier.price_exists(organization=org_acme, price_id=rule["id"])
+    assert applier.price_exists(organization=org_acme, price_id="plan_as_price")
+    assert not applier.price_exists(organization=org_acme, price_id="price_nope")
+    api.delete(f"/pricing-rules/{rule['id']}")
+    assert not applier.price_exists(organization=org_acme, price_id=rule["id"])
