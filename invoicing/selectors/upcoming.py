@@ -114,10 +114,11 @@ def upcoming_invoice(*, organization: Organization, user: str, subscription_id: 
     if subscription_id:
         lines = _subscription_lines(organization=organization, user=user, subscription_id=subscription_id,
                                     now=now)
-        currencies = sorted({line["currency"] for line in lines})
+        if currency is not None:
+            lines = [line for line in lines if line["currency"] == currency]
+        chosen = currency if currency is not None else preview_selectors.single_currency(lines)
         upcoming = Upcoming(user=user, subscription_id=subscription_id, period_start=None, period_end=None,
-                            currency=currency or (currencies[0] if currencies else preview_selectors.DEFAULT_CURRENCY),
-                            lines=lines)
+                            currency=chosen, lines=lines)
     else:
         start = last_invoiced_at(organization=organization, user=user)
         preview = preview_selectors.invoice_preview(organization=organization, user=user, start=start, end=None,

@@ -115,3 +115,14 @@ def test_a_subscription_uses_the_registered_hook(api, org_acme, monkeypatch):
 
 def test_another_organization_sees_none_of_the_usage(api, globex_api, tokens):
     assert globex_api.get("/invoices/upcoming", {"userId": ALICE}).json()["subtotal"] == 0
+
+
+def test_a_subscription_with_lines_in_several_currencies_needs_one(api, monkeypatch):
+    def hook(*, organization, customer_id, subscription_id, now):
+        return [{"id": f"li_{c}", "type": "subscription", "description": c, "amount": 100, "currency": c,
+                 "periodStart": "2030-01-01T00:00:00Z", "periodEnd": "2030-02-01T00:00:00Z"} for c in ("eur", "usd")]
+
+    monkeypatch.setattr(upcoming_selectors, "_SUBSCRIPTION_LINES", [hook])
+    assert_error(upcoming(api, subscriptionId="sub_x"), 400, param="currency")
+    body = upcoming(api, subscriptionId="sub_x", currency="EUR").json()
+    assert body["currency"] == "eur" and [line["id"] for line in body["lineItems"]] == ["li_eur"]
