@@ -8,6 +8,7 @@ from invoicing.api import (
     preview,
     pricing_urls,
     tax_rates,
+    upcoming,
     usage,
 )
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("invoice-preview", preview.InvoicePreviewView.as_view(), name="invoice-preview"),
     path("usage", usage.UsageView.as_view(), name="usage"),
     path("zap", usage.ZapView.as_view(), name="zap"),
+    path("invoices/upcoming", upcoming.UpcomingInvoiceView.as_view(), name="invoice-upcoming"),
     *invoices.urlpatterns,
     path("invoices/<str:invoice_id>/pdf", invoice_pdf.InvoicePdfView.as_view(), name="invoice-pdf"),
     *tax_rates.urlpatterns,

@@ -81,9 +81,10 @@ def _rated_lines(*, organization: Organization, user: str, start: datetime | Non
     return lines
 
 
-def _single_currency(lines: list[PreviewLine]) -> str:
-    """Without a requested currency all priced lines must share one (400 naming ``currency`` otherwise)."""
-    currencies = sorted({line.currency for line in lines})
+def single_currency(lines: list) -> str:
+    """Without a requested currency all priced lines must share one (400 naming ``currency`` otherwise);
+    lines are ``PreviewLine``s or invoice line dicts."""
+    currencies = sorted({line["currency"] if isinstance(line, dict) else line.currency for line in lines})
     if len(currencies) > 1:
         raise ValidationError(f"usage is priced in several currencies ({', '.join(currencies)}); "
                               "pass currency to preview one of them", param="currency")
@@ -99,7 +100,7 @@ def invoice_preview(*, organization: Organization, user: str, start: datetime | 
     currency than ``currency`` are left out; without ``currency``, all priced lines must share one
     (400 naming ``currency`` otherwise)."""
     lines = _rated_lines(organization=organization, user=user, start=start, end=end, plan_id=plan_id)
-    currency = currency if currency is not None else _single_currency(lines)
+    currency = currency if currency is not None else single_currency(lines)
     preview = Preview(currency=currency, lines=[line for line in lines if line.currency == currency])
 
     charges = [credit_services.Charge(line.total_cost, line.meter.public_id)

@@ -1,5 +1,10 @@
 from rest_framework.routers import SimpleRouter
 
+from subscriptions.api import schedules
+
 router = SimpleRouter(trailing_slash=False)
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    *schedules.urlpatterns,
+]
