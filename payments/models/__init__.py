@@ -1,3 +1,5 @@
 """payments models, one module per aggregate; each is imported here so Django finds it."""
 
 from payments.models.methods import PaymentMethod  # noqa: F401
+from payments.models.payouts import Payout  # noqa: F401
+from payments.models.setup_intents import SetupIntent  # noqa: F401
