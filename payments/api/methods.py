@@ -155,7 +155,7 @@ class PaymentMethodView(APIView):
             billing_address=address_clean(v.get("billingAddress")), metadata=v.get("metadata"))
         return Response(method_services.payment_method_data(method))
 
-    @extend_schema(responses=DeletedOut,
+    @extend_schema(responses={200: DeletedOut},
                    summary="Detach: the method answers 404 from now on; a default is cleared, none promoted")
     def delete(self, request, payment_method_id: str):
         method = method_services.payment_method_detach(organization=request.organization,
