@@ -15,6 +15,7 @@ app.conf.beat_schedule = {
     "ledger-expire-holds": {"task": "ledger.tasks.holds_expire_sweep", "schedule": 60.0},
     "ledger-expire-credit-grants": {"task": "ledger.tasks.credit_grants_expire_sweep", "schedule": 60.0},
     "subscriptions-run-schedules": {"task": "subscriptions.tasks.schedules_run_sweep", "schedule": 60.0},
+    "payments-process-payouts": {"task": "payments.tasks.payouts_process_sweep", "schedule": 60.0},
     "core-purge-idempotency-records": {"task": "billing_project.core.tasks.idempotency_records_purge",
                                        "schedule": 3600.0},
 }

@@ -199,6 +199,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# --- payouts (issue 11, package methods) -----------------------------------------------------------
+# A pending payout is moved on by the beat task (funds checked, then in transit → paid) once it is this old:
+# the window in which it can still be canceled.
+PAYOUT_PROCESS_AFTER_SECONDS = int(os.environ.get("PAYOUT_PROCESS_AFTER_SECONDS", "600"))
+
 # --- stall (issue 10 §3): stored files, PDF limits, Celery pool ----------------------------------
 # Uploaded/generated files (invoice PDFs) on the default storage, under DATA_DIR unless MEDIA_ROOT is set.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("DATA_DIR", BASE_DIR / ".data")) / "media")

@@ -1,3 +1,3 @@
-"""payments admin: one module per area, imported here so Django finds it."""
+"""Payments back office: one module per area, imported here so Django's autodiscovery finds them."""
 
-from payments import admin_bank_transfers  # noqa: F401
+from payments import admin_bank_transfers, admin_methods  # noqa: F401

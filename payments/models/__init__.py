@@ -6,3 +6,5 @@ from payments.models.bank_transfers import (  # noqa: F401
     UnmatchedBankTransfer,
 )
 from payments.models.methods import PaymentMethod  # noqa: F401
+from payments.models.payouts import Payout  # noqa: F401
+from payments.models.setup_intents import SetupIntent  # noqa: F401

@@ -19,7 +19,7 @@ TAGS = [
     {"name": "tax", "description": "Tax rates by jurisdiction."},
     {"name": "plans", "description": "What subscriptions are sold from."},
     {"name": "subscriptions", "description": "Subscriptions, their items and schedules."},
-    {"name": "payments", "description": "Payment methods, payment and setup intents, refunds, disputes."},
+    {"name": "payments", "description": "Customers, payment methods, payment and setup intents, refunds, disputes."},
     {"name": "payouts", "description": "Money paid out to the organization."},
     {"name": "webhooks", "description": "Webhook endpoints."},
     {"name": "events", "description": "Billing events: every state change, newest first."},
