@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0004_customer'),
-        ('payments', '0001_initial'),
+        ('payments', '0002_bank_transfers'),
     ]
 
     operations = [
