@@ -56,7 +56,8 @@ def test_defaults_events_empty_means_all(api):
     ({"url": 5}, 400, "invalid request body: url must be a string", "url"),
     ({"url": URL, "events": "invoice.paid"}, 400, "invalid request body: events must be a list of strings", "events"),
     ({"url": URL, "events": [1]}, 400, "invalid request body: events must be a list of strings", "events"),
-    ({"url": URL, "events": ["x" * 101]}, 400, "invalid request body: events entries must be at most 100 characters", "events"),
+    ({"url": URL, "events": ["x" * 101]}, 400, "invalid request body: events entries must be at most 100 characters",
+     "events"),
     ({"url": URL, "description": 3}, 400, "invalid request body: description must be a string", "description"),
 ])
 def test_create_rejects_bad_input_naming_the_field(api, body, status, message, param):
