@@ -82,3 +82,12 @@ class DeliveryAdmin(ReadOnlyAdmin):
             perform=lambda obj, *, actor, reason: redelivery.delivery_retry_now(delivery_pk=obj.pk, actor=actor,
                                                                               reason=reason),
             describe=lambda obj: f"{obj.public_id} ({obj.status}) → {obj.endpoint.url}")
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("delivery", "number", "outcome", "status_code", "latency_ms", "created_at")
+    list_filter = ("outcome",)
+    list_select_related = ("delivery",)
+    search_fields = ("=delivery__public_id",)
+    show_full_result_count = False
