@@ -36,3 +36,20 @@ def test_parallel_sweeps_claim_disjoint_sets(org_acme):
     results = run_threads(4, lambda _i: svc.deliveries_claim_due(limit=30).ids)
     claimed = [i for ids in results for i in ids]
     assert len(claimed) == len(set(claimed)) and len(claimed) == min(100, 4 * 30)
+
+
+def test_concurrent_successes_of_one_event_leave_it_not_pending(org_acme):
+    from webhooks.services.transport import AttemptResult
+
+    for i in range(2):
+        endpoint_services.endpoint_create(organization=org_acme, url=f"https://hooks.example.com/{i}")
+    for i in range(10):
+        webhook_services.event_publish(organization=org_acme, type="t.x", object_type="t", object_id=f"o{i}", data={})
+    _handled, claim = svc.events_fanout()
+    ok = AttemptResult(outcome="succeeded", status_code=200)
+    for event in BillingEvent.objects.all():
+        first, second = Delivery.objects.filter(event=event).order_by("id").values_list("id", flat=True)
+        run_threads(2, lambda i, pair=(first, second): svc.deliveries_record(results=[(pair[i], ok)],
+                                                                             token=claim.token))
+    assert not BillingEvent.objects.filter(pending=True).exists()
+    assert Delivery.objects.filter(status="succeeded").count() == 20

@@ -69,6 +69,11 @@ class Migration(migrations.Migration):
             name='dispatched_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        # Events written before delivery existed had no endpoint to go to: dispatched, not pending.
+        migrations.RunSQL(
+            "UPDATE webhooks_billingevent SET dispatched_at = created_at, pending = false WHERE dispatched_at IS NULL",
+            migrations.RunSQL.noop,
+        ),
         migrations.AddIndex(
             model_name='billingevent',
             index=models.Index(condition=models.Q(('dispatched_at__isnull', True)), fields=['id'], name='evt_undispatched'),

@@ -62,9 +62,14 @@ def _now(now: datetime | None) -> datetime:
 
 
 def event_pending_refresh(event_ids: list[int]) -> None:
+    """Recompute ``pending`` of these events. Locks the event rows first (ascending id; callers hold their
+    deliveries' locks, never the other way round), so the recomputation is a new statement that sees what a
+    concurrent recorder of another delivery of the same event committed (READ COMMITTED)."""
     if event_ids:
+        ids = sorted(event_ids)
         with connection.cursor() as cursor:
-            cursor.execute(_PENDING_REFRESH_SQL, [list(event_ids)])
+            cursor.execute("SELECT id FROM webhooks_billingevent WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [ids])
+            cursor.execute(_PENDING_REFRESH_SQL, [ids])
 
 
 def backoff_delay(attempt_count: int) -> timedelta:
