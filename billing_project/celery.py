@@ -16,6 +16,7 @@ app.conf.beat_schedule = {
     "ledger-expire-credit-grants": {"task": "ledger.tasks.credit_grants_expire_sweep", "schedule": 60.0},
     "subscriptions-run-schedules": {"task": "subscriptions.tasks.schedules_run_sweep", "schedule": 60.0},
     "payments-process-payouts": {"task": "payments.tasks.payouts_process_sweep", "schedule": 60.0},
+    "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep", "schedule": 5.0},
     "core-purge-idempotency-records": {"task": "billing_project.core.tasks.idempotency_records_purge",
                                        "schedule": 3600.0},
 }

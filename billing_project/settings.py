@@ -218,6 +218,11 @@ INVOICE_PDF_TIME_LIMIT = float(os.environ.get("INVOICE_PDF_TIME_LIMIT", "15"))
 CELERY_WORKER_MAX_TASKS_PER_CHILD = int(os.environ.get("CELERY_WORKER_MAX_TASKS_PER_CHILD", "500"))
 # --- end stall -----------------------------------------------------------------------------------
 
+# --- webhooks (issue 13) ------------------------------------------------------------------------------
+# Deliveries to private, loopback and link-local addresses are refused (SSRF) unless this is on, or the
+# organization is in test mode. On with the embedded servers (make run, make test), off by default in production.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", TALLY_EMBEDDED)
+
 # --- i18n / time ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,8 +1,8 @@
 from rest_framework.routers import SimpleRouter
 
-from webhooks.api import views
+from webhooks.api import deliveries, endpoints, views
 
 router = SimpleRouter(trailing_slash=False)
 router.register("events", views.BillingEventViewSet, basename="event")
 
-urlpatterns = router.urls
+urlpatterns = [*deliveries.urlpatterns, *endpoints.urlpatterns, *router.urls]

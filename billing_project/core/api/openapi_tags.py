@@ -46,7 +46,7 @@ PATH_TAGS = {
     "payment-methods": "payments", "payment-intents": "payments", "setup-intents": "payments",
     "refunds": "payments", "disputes": "payments", "customers": "payments",
     "payouts": "payouts",
-    "webhook-endpoints": "webhooks",
+    "webhook-endpoints": "webhooks", "deliveries": "webhooks",
     "events": "events",
     "portal": "portal", "capabilities": "portal",
     "zap": "zap",

@@ -1,7 +1,9 @@
 """Webhook services.
 
 Invariant: an event is written in the caller's database transaction, so it exists if and only if the
-state change it describes was committed (outbox). Delivery happens after commit, never inside.
+state change it describes was committed (outbox). Delivery happens after commit, never inside: the commit
+kicks the fan-out (``dispatch``), which creates the deliveries (``deliveries``); endpoints live in
+``endpoints``, people-initiated deliveries in ``redelivery``.
 """
 
 from __future__ import annotations
@@ -10,17 +12,18 @@ import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing_project.core.models import Organization
 from webhooks.models import BillingEvent
+from webhooks.services import dispatch
 
 EVENT_INSERT_SQL = """
 INSERT INTO webhooks_billingevent
     (public_id, organization_id, type, object_type, object_id, customer_id, data, previous_data, pending, livemode,
-     created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)"""
+     created_at, dispatched_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s)"""
 
 
 def event_prepare(*, organization: Organization, type: str, object_type: str, object_id: str,
@@ -39,8 +42,10 @@ def event_prepare(*, organization: Organization, type: str, object_type: str, ob
         event.public_id, organization.pk, type, object_type, object_id, event.customer_id,
         json.dumps(data, cls=DjangoJSONEncoder),
         None if previous_data is None else json.dumps(previous_data, cls=DjangoJSONEncoder),
-        event.pending, event.livemode, event.created_at,
+        event.pending, event.livemode, event.created_at, None,
     ]
+    if connection.in_atomic_block:  # deliver after commit (outside a transaction: event_publish kicks)
+        transaction.on_commit(dispatch.fanout_kick)
     return event, params
 
 
@@ -56,4 +61,6 @@ def event_publish(*, organization: Organization, type: str, object_type: str, ob
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
     event._state.db = connection.alias
+    if not connection.in_atomic_block:
+        dispatch.fanout_kick()
     return event

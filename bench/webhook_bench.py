@@ -1,0 +1,248 @@
+#!/usr/bin/env python
+"""Webhook delivery benchmark: deliveries/s to a local receiver and p95 from event commit to first attempt,
+beside a baseline of the same receiver hit directly.
+
+  .venv/bin/python bench/webhook_bench.py [--events 4000] [--paced-seconds 10] [--rate 100]
+
+Without DATABASE_URL the script re-executes itself under ``scripts/stack.py exec`` (throwaway embedded
+PostgreSQL + Redis). Steps:
+1. ``manage.py migrate``; an organization and one enabled endpoint pointing at the receiver.
+2. The receiver: ``http.server`` (threading, HTTP/1.1 keep-alive, answers 200) in its own process.
+3. Baseline: the receiver hit directly with the same signed body, 16 threads over one pooled httpx client.
+4. A real Celery worker (prefork, concurrency 2, as the Procfile) started for the run.
+5. Burst: ``--events`` events committed one transaction each as fast as this process can; deliveries/s =
+   events / (last first-attempt − first commit).
+6. Paced: ``--rate`` events/s for ``--paced-seconds``; commit → first attempt p50/p95 (attempt time = when its
+   answer was recorded, so the HTTP round trip is included).
+Targets (reported, not asserted): ≥ 500 deliveries/s, p95 < 2 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "results"
+HOST = "127.0.0.1"
+
+
+def log(message: str) -> None:
+    print(f"[webhook-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def serve_receiver(port: int) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 1024  # listen() backlog: the default 5 resets connections under a burst
+
+    Server((HOST, port), Handler).serve_forever()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DJANGO_SETTINGS_MODULE": "billing_project.settings", "LOG_LEVEL": "WARNING",
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)})
+    return env
+
+
+def start(command: list[str], log_path: Path) -> subprocess.Popen:
+    handle = log_path.open("w")
+    return subprocess.Popen(command, env=child_env(), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=handle,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+def baseline(url: str, body: bytes, headers: dict[str, str], n: int) -> float:
+    import httpx
+
+    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=32, max_keepalive_connections=32))
+    started = time.monotonic()
+    def one(_i: int) -> int:
+        try:
+            return client.post(url, content=body, headers=headers).status_code
+        except httpx.HTTPError:
+            return 0
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(one, range(n)))
+    elapsed = time.monotonic() - started
+    if statuses.count(200) != n:
+        log(f"baseline: {n - statuses.count(200)} of {n} requests failed")
+    client.close()
+    return n / elapsed
+
+
+def wait_delivered(count: int, *, timeout: float) -> None:
+    from webhooks.models import Delivery
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = Delivery.objects.filter(status=Delivery.STATUS_SUCCEEDED).count()
+        if done >= count:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"only {done} of {count} deliveries succeeded within {timeout:.0f} s")
+
+
+def latencies(event_ids: list[int]) -> tuple[list[float], datetime, datetime]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT e.created_at, min(a.created_at) FROM webhooks_billingevent e
+            JOIN webhooks_delivery d ON d.event_id = e.id JOIN webhooks_deliveryattempt a ON a.delivery_id = d.id
+            WHERE e.id = ANY(%s) GROUP BY e.id, e.created_at""", [event_ids])
+        rows = cursor.fetchall()
+    assert len(rows) == len(event_ids), (len(rows), len(event_ids))
+    return ([(first - created).total_seconds() for created, first in rows], min(r[0] for r in rows),
+            max(r[1] for r in rows))
+
+
+def publish(org, i: int) -> int:
+    from django.db import transaction
+
+    from webhooks import services
+
+    with transaction.atomic():
+        return services.event_publish(organization=org, type="balance_transaction.created",
+                                      object_type="balance_transaction", object_id=f"txn_bench_{i}",
+                                      customer_id="bench/alice", data={"amount": 100, "currency": "usd", "i": i}).pk
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def measure(args, org, endpoint) -> dict:
+    from webhooks import signing
+
+    body = json.dumps({"id": "evt_x", "type": "balance_transaction.created", "data": {"amount": 100}}).encode()
+    headers = {"Content-Type": "application/json", signing.HEADER: signing.signature_header(
+        secrets=[endpoint.secret], timestamp=int(time.time()), payload=body)}
+    base_rps = baseline(endpoint.url, body, headers, args.events)
+    log(f"baseline: {base_rps:.0f} req/s straight to the receiver")
+
+    log(f"burst: {args.events} events, one transaction each")
+    t0 = time.monotonic()
+    burst = [publish(org, i) for i in range(args.events)]
+    produce_s = time.monotonic() - t0
+    wait_delivered(args.events + 1, timeout=300)
+    lat, first_commit, last_attempt = latencies(burst)
+    burst_rate = args.events / (last_attempt - first_commit).total_seconds()
+    log(f"burst: produced in {produce_s:.1f} s; {burst_rate:.0f} deliveries/s; p95 {pct(lat, 95):.2f} s")
+
+    n = int(args.rate * args.paced_seconds)
+    log(f"paced: {args.rate}/s for {args.paced_seconds} s ({n} events)")
+    paced, start = [], time.monotonic()
+    for i in range(n):
+        delay = start + i / args.rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        paced.append(publish(org, args.events + i))
+    wait_delivered(args.events + 1 + n, timeout=300)
+    paced_lat, _f, _l = latencies(paced)
+    return {
+        "baseline_receiver_direct_rps": round(base_rps, 1),
+        "burst_events": args.events, "burst_produce_seconds": round(produce_s, 2),
+        "burst_deliveries_per_second": round(burst_rate, 1),
+        "burst_commit_to_first_attempt_p50_s": round(pct(lat, 50), 3),
+        "burst_commit_to_first_attempt_p95_s": round(pct(lat, 95), 3),
+        "paced_rate_per_second": args.rate, "paced_events": n,
+        "paced_commit_to_first_attempt_p50_s": round(pct(paced_lat, 50), 3),
+        "paced_commit_to_first_attempt_p95_s": round(pct(paced_lat, 95), 3),
+        "paced_commit_to_first_attempt_max_s": round(max(paced_lat), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=4000)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--paced-seconds", type=float, default=10)
+    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        serve_receiver(args.receiver)
+        return
+    if not os.environ.get("DATABASE_URL"):
+        os.execv(sys.executable, [sys.executable, str(ROOT / "scripts" / "stack.py"), "exec", "--",
+                                  sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
+    os.environ.update({k: v for k, v in child_env().items() if k not in os.environ or k == "DJANGO_SETTINGS_MODULE"})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=child_env(), check=True)
+    import django
+
+    django.setup()
+    from billing_project.core.models import Organization
+    from webhooks.services import endpoints
+
+    port = free_port()
+    receiver = start([sys.executable, __file__, "--receiver", str(port)], RESULTS / "webhook_receiver.log")
+    worker = None
+    try:
+        time.sleep(1)
+        org = Organization.objects.create(slug=f"bench-{int(time.time())}", name="Webhook bench")
+        endpoint = endpoints.endpoint_create(organization=org, url=f"http://{HOST}:{port}/hook")
+        worker = start([sys.executable, "-m", "celery", "-A", "billing_project", "worker", "--pool=prefork",
+                        "--concurrency=2", "--loglevel=WARNING"], RESULTS / "webhook_worker.log")
+        publish(org, -1)  # warm-up: the worker is up once this one is delivered
+        wait_delivered(1, timeout=120)
+        result = measure(args, org, endpoint)
+    finally:
+        stop(worker)
+        stop(receiver)
+    result.update({"when": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+                   "worker": "celery prefork ×2", "targets": {"deliveries_per_second": 500, "p95_seconds": 2}})
+    (RESULTS / "webhooks.json").write_text(json.dumps(result, indent=2) + "\n")
+    width = max(map(len, result))
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
