@@ -1,5 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
+from payments.api import intents
+
 router = SimpleRouter(trailing_slash=False)
 
-urlpatterns = router.urls
+urlpatterns = [*intents.urlpatterns, *router.urls]
