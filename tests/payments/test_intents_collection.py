@@ -21,9 +21,8 @@ from ledger.services import credits as credit_services
 from ledger.services import customer_balance as cbs
 from payments.models import PaymentAttempt, PaymentIntent, SandboxOperation
 from payments.processors.registry import processor_override
-from payments.services import attempts
+from payments.services import attempts, reconcile
 from payments.services import collection as svc
-from payments.services import reconcile
 from tests.conftest import assert_error
 from tests.payments.intents_helpers import DECLINED, OK, CountingProcessor, FailingProcessor, TimeoutProcessor, method
 from webhooks.models import BillingEvent
@@ -123,7 +122,33 @@ def test_a_decline_gives_back_every_consumed_source_and_leaves_the_invoice_open(
     paid, result = svc.invoice_collect(organization=org_acme, invoice_id=invoice.public_id)
     assert (result.success, paid.status, paid.attempt_count, paid.provider_paid) == (True, "paid", 2, 400)
     assert _state(org_acme) == (0, 0, 0)
+    # What credit paid the invoice nets the undone burn out (credit notes give back only that).
+    from ledger.services import credit_returns
+    paid_by = credit_returns.credit_grant_payments(organization=org_acme, source_type="invoice",
+                                                   source_id=invoice.public_id)
+    assert [(g.customer, amount) for g, amount in paid_by] == [(USER, 300)]
     _audit_ok()
+
+
+def test_a_burn_reversal_is_idempotent(org_acme):
+    from ledger.services import collection as ledger_collection
+    from ledger.services import credit_returns
+    from ledger.services.credits import Charge
+    credit_services.credit_grant_create(organization=org_acme, user=USER, amount_cents=500)
+    receivable = ledger_collection.collection_accounts(organization=org_acme, customer=USER,
+                                                       currency="usd").receivable
+    credit_services.burn_credits(organization=org_acme, user=USER, currency="usd", charges=[Charge(amount=200)],
+                                 idempotency_key="k1", settle_to=receivable)
+    first = credit_returns.credit_burn_reverse(organization=org_acme, burn_idempotency_key="k1", counter=receivable,
+                                               idempotency_key="k1:undo")
+    again = credit_returns.credit_burn_reverse(organization=org_acme, burn_idempotency_key="k1", counter=receivable,
+                                               idempotency_key="k1:undo")
+    assert first.pk == again.pk and again.replayed
+    assert CreditGrant.objects.get(customer=USER).remaining_cents == 500
+    assert credit_returns.credit_burn_reverse(organization=org_acme, burn_idempotency_key="nope",
+                                              counter=receivable, idempotency_key="x") is None
+    report = ledger_selectors.ledger_audit(registered=False)
+    assert report.ok, report.drift
 
 
 def test_a_grant_voided_while_the_card_is_charged_stays_voided_after_the_undo(org_acme):
