@@ -271,6 +271,10 @@ IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"
 # An in-flight idempotency record older than this is taken to belong to a crashed request.
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = int(os.environ.get("IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS", "60"))
 DEFAULT_HOLD_EXPIRY_SECONDS = int(os.environ.get("DEFAULT_HOLD_EXPIRY_SECONDS", str(7 * 24 * 3600)))
+# Payments: the processor class (a dotted path; default the built-in sandbox) and how long a processor attempt
+# may stay pending before the sweeper asks the processor what became of it (must exceed the call timeout).
+PAYMENTS_PROCESSOR = os.environ.get("PAYMENTS_PROCESSOR", "payments.processors.sandbox.SandboxProcessor")
+PAYMENTS_RECONCILE_AFTER_SECONDS = env_int("PAYMENTS_RECONCILE_AFTER_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

@@ -312,6 +312,10 @@ class Invoice(models.Model):
     payment_ref = models.CharField(max_length=255, blank=True, default="")
     attempt_count = models.PositiveIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A card payment in flight (two-phase collection, ``invoice_collection``): what step 1 consumed from
+    # credits, customer balance and deposits (already in ``amount_paid``) and the remainder being charged;
+    # empty when none. While set, another collection is refused (409).
+    collection_pending = models.JSONField(default=dict, blank=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     # The stored PDF of a finalized invoice (invoicing.services.invoice_pdfs) and the SHA-256 of the HTML it
     # was rendered from: served only while the invoice still renders to that HTML.

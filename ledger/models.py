@@ -173,11 +173,18 @@ class BalanceTransaction(models.Model):
     TYPE_CREDIT_NOTE = "credit_note"
     TYPE_CREDIT_NOTE_VOID = "credit_note_void"
     TYPE_BALANCE_ADJUSTMENT = "balance_adjustment"
+    TYPE_CREDIT_BURN_REVERSAL = "credit_burn_reversal"  # a burn undone (its payment did not complete)
+    TYPE_PAYMENT_AUTHORIZATION = "payment_auth"
+    TYPE_PAYMENT_AUTH_RELEASE = "payment_auth_release"
+    TYPE_PAYMENT_CAPTURE = "payment_capture"
+    TYPE_PROCESSOR_FEE = "processor_fee"
     TYPE_CHOICES = [(t, t) for t in (TYPE_DEPOSIT, TYPE_WITHDRAW, TYPE_TRANSFER, TYPE_HOLD, TYPE_HOLD_REMOVED,
                                      TYPE_EXPIRE, TYPE_CREDIT_GRANT, TYPE_CREDIT_BURN, TYPE_CREDIT_VOID,
                                      TYPE_CREDIT_EXPIRE, TYPE_INVOICE_FINALIZE, TYPE_INVOICE_PAYMENT,
                                      TYPE_INVOICE_VOID, TYPE_INVOICE_WRITE_OFF, TYPE_CREDIT_NOTE,
-                                     TYPE_CREDIT_NOTE_VOID, TYPE_BALANCE_ADJUSTMENT)]
+                                     TYPE_CREDIT_NOTE_VOID, TYPE_BALANCE_ADJUSTMENT, TYPE_CREDIT_BURN_REVERSAL,
+                                     TYPE_PAYMENT_AUTHORIZATION,
+                                     TYPE_PAYMENT_AUTH_RELEASE, TYPE_PAYMENT_CAPTURE, TYPE_PROCESSOR_FEE)]
 
     public_id = models.CharField(max_length=40, unique=True, default=_txn_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")

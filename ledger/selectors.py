@@ -144,14 +144,16 @@ _GRANT_DRIFT = """
 SELECT g.public_id, g.remaining_cents,
        COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END), 0) AS from_entries,
        g.amount_cents - g.voided_cents - g.expired_cents
-         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount ELSE 0 END), 0) AS from_history
+         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount
+                             WHEN t.type = 'credit_burn_reversal' THEN -e.amount ELSE 0 END), 0) AS from_history
   FROM ledger_creditgrant g
   LEFT JOIN ledger_entry e ON e.account_id = g.account_id
   LEFT JOIN ledger_balancetransaction t ON t.id = e.transaction_id
  GROUP BY g.id, g.public_id, g.remaining_cents, g.amount_cents, g.voided_cents, g.expired_cents
 HAVING g.remaining_cents <> COALESCE(SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END), 0)
     OR g.remaining_cents <> g.amount_cents - g.voided_cents - g.expired_cents
-         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount ELSE 0 END), 0)
+         - COALESCE(SUM(CASE WHEN t.type = 'credit_burn' THEN e.amount
+                             WHEN t.type = 'credit_burn_reversal' THEN -e.amount ELSE 0 END), 0)
  LIMIT 100
 """
 

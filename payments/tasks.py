@@ -1,11 +1,15 @@
-"""Payments beat tasks: the sweeper claims due payouts and fans out one task per payout; the task calls one
-service, which re-checks state under lock (duplicate deliveries and overlapping beats are harmless)."""
+"""Payments beat tasks. Sweepers claim due rows and fan out one task per row; each task takes an id and calls
+one service that re-checks state under lock, so overlapping beats and duplicate deliveries are harmless.
+- payouts: pending payouts are moved on (funds checked under the clearing account's lock);
+- processor attempts left pending (a crash between call and apply) are reconciled by asking the processor
+  with the same idempotency key (``payments.services.reconcile``) — never a new charge."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from payments.services import payouts as payout_services
+from payments.services import reconcile
 
 ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),
              "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
@@ -23,3 +27,16 @@ def payouts_process_sweep() -> int:
 def payout_process(payout_pk: int) -> str | None:
     payout = payout_services.payout_process(payout_pk=payout_pk)
     return payout.status if payout else None
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def payment_attempts_reconcile_sweep() -> int:
+    pks = reconcile.attempts_claim(limit=1000)
+    for pk in pks:
+        payment_attempt_reconcile.delay(pk)
+    return len(pks)
+
+
+@shared_task(**ITEM_TASK)
+def payment_attempt_reconcile(attempt_pk: int) -> str:
+    return reconcile.attempt_reconcile(attempt_pk=attempt_pk)

@@ -247,16 +247,6 @@ class InvoiceFinalizeView(APIView):
         return Response(_render(invoice))
 
 
-class InvoicePayView(APIView):
-    @extend_schema(request=None, responses=PayOut,
-                   summary="Collect atomically: credits → customer balance → deposits; all or nothing")
-    def post(self, request, invoice_id: str):
-        optional_body(request)  # an action takes no body or a JSON object; anything else is 400
-        invoice, result = invoice_services.invoice_pay(organization=request.organization, invoice_id=invoice_id,
-                                                       actor=api_actor(request))
-        return Response({"invoice": _render(invoice), "collection": invoice_render.collection_data(result)})
-
-
 class InvoiceVoidView(APIView):
     @extend_schema(request=ReasonIn, responses=InvoiceOut, summary="draft | open → void")
     def post(self, request, invoice_id: str):
@@ -329,7 +319,7 @@ urlpatterns = [
     path("invoices", InvoicesView.as_view(), name="invoices"),
     path("invoices/<str:invoice_id>", InvoiceView.as_view(), name="invoice"),
     path("invoices/<str:invoice_id>/finalize", InvoiceFinalizeView.as_view(), name="invoice-finalize"),
-    path("invoices/<str:invoice_id>/pay", InvoicePayView.as_view(), name="invoice-pay"),
+    # invoices/<id>/pay is served by payments.api.invoice_pay (collection may charge a payment method).
     path("invoices/<str:invoice_id>/void", InvoiceVoidView.as_view(), name="invoice-void"),
     path("invoices/<str:invoice_id>/mark-uncollectible", InvoiceMarkUncollectibleView.as_view(),
          name="invoice-mark-uncollectible"),

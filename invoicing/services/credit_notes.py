@@ -309,6 +309,7 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
         invoice = _invoice_locked(organization=organization, pk=invoice.pk)
         if invoice.status not in _ISSUABLE:
             raise _not_issuable(invoice.status)
+        invoice_services.collection_pending_guard(invoice)
         available = invoice.total - credit_note_selectors.credit_notes_total(invoice)
         if total > available:
             raise _exceeds(available, invoice)
@@ -380,6 +381,7 @@ def credit_note_void(*, organization: Organization, credit_note_id: str, actor: 
 
     with transaction.atomic():
         invoice = _invoice_locked(organization=organization, pk=note.invoice_id)
+        invoice_services.collection_pending_guard(invoice)
         note = (CreditNote.objects.select_for_update(of=("self",)).select_related("organization")
                 .get(organization=organization, pk=note.pk))
         note.invoice = invoice

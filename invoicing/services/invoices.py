@@ -100,22 +100,33 @@ def _finalize_guard(invoice: Invoice) -> None:
                        code="invoice_not_draft", param="status")
 
 
+def collection_pending_guard(invoice: Invoice) -> None:
+    """409 while a card payment of the invoice is in flight (two-phase collection): its amount due, paid
+    breakdown and status must not move under it."""
+    if invoice.collection_pending:
+        raise Conflict(f"a payment of invoice {invoice.public_id} is in progress; retry when it completes",
+                       code="invoice_payment_in_progress", param="status")
+
+
 def _collect_guard(invoice: Invoice) -> None:
     if invoice.status != Invoice.STATUS_OPEN:
         raise Conflict(f"invoice must be open to collect, current status: {invoice.status}",
                        code="invoice_not_open", param="status")
+    collection_pending_guard(invoice)
 
 
 def _void_guard(invoice: Invoice) -> None:
     if invoice.status not in (Invoice.STATUS_DRAFT, Invoice.STATUS_OPEN):
         raise Conflict(f"can only void draft or open invoices, current status: {invoice.status}",
                        code="invoice_not_voidable", param="status")
+    collection_pending_guard(invoice)
 
 
 def _uncollectible_guard(invoice: Invoice) -> None:
     if invoice.status != Invoice.STATUS_OPEN:
         raise Conflict(f"can only mark open invoices as uncollectible, current status: {invoice.status}",
                        code="invoice_not_open", param="status")
+    collection_pending_guard(invoice)
 
 
 def _require_draft(invoice: Invoice, message: str) -> None:
@@ -400,6 +411,31 @@ def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:
     return charges
 
 
+def invoice_paid_mark(invoice: Invoice, result: CollectionResult, *, now: datetime) -> None:
+    """Book a successful collection on the locked open invoice (caller's transaction): the breakdown,
+    ``paid``, the payment method label; emits ``invoice.paid``."""
+    invoice.status = Invoice.STATUS_PAID
+    invoice.paid_at = now
+    invoice.credit_applied += result.credit_used
+    invoice.balance_applied += result.balance_used
+    invoice.deposits_applied += result.wallet_used
+    invoice.provider_paid += result.provider_used
+    invoice.amount_paid += result.amount_charged  # everything collected, credits included
+    invoice.payment_ref = result.provider_ref
+    only_credits = result.credit_used > 0 and result.amount_charged == result.credit_used
+    invoice.payment_method = "credit" if only_credits else ("card" if result.provider_used else "balance")
+    invoice_totals_recompute(invoice, retax=False)
+    invoice.save()
+    invoice_event_publish(invoice, "invoice.paid", {"status": Invoice.STATUS_OPEN},
+                          extra={"collection": collection_data(result)})
+
+
+def invoice_payment_failed_mark(invoice: Invoice, result: CollectionResult) -> None:
+    """Book a failed collection attempt (the attempt counters only); emits ``invoice.payment_failed``."""
+    invoice.save(update_fields=["attempt_count", "last_attempt_at", "collection_pending", "updated_at"])
+    invoice_event_publish(invoice, "invoice.payment_failed", extra={"collection": collection_data(result)})
+
+
 def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
                 remainder_payer: RemainderPayer | None = None,
                 now: datetime | None = None) -> tuple[Invoice, CollectionResult]:
@@ -424,23 +460,9 @@ def invoice_pay(*, organization: Organization, invoice_id: str, actor: str = "",
         invoice.attempt_count += 1
         invoice.last_attempt_at = now
         if result.success:
-            invoice.status = Invoice.STATUS_PAID
-            invoice.paid_at = now
-            invoice.credit_applied += result.credit_used
-            invoice.balance_applied += result.balance_used
-            invoice.deposits_applied += result.wallet_used
-            invoice.provider_paid += result.provider_used
-            invoice.amount_paid += result.amount_charged  # everything collected, credits included
-            invoice.payment_ref = result.provider_ref
-            only_credits = result.credit_used > 0 and result.amount_charged == result.credit_used
-            invoice.payment_method = "credit" if only_credits else ("card" if result.provider_used else "balance")
-            invoice_totals_recompute(invoice, retax=False)
-            invoice.save()
-            invoice_event_publish(invoice, "invoice.paid", {"status": Invoice.STATUS_OPEN},
-                     extra={"collection": collection_data(result)})
+            invoice_paid_mark(invoice, result, now=now)
         else:
-            invoice.save(update_fields=["attempt_count", "last_attempt_at", "updated_at"])
-            invoice_event_publish(invoice, "invoice.payment_failed", extra={"collection": collection_data(result)})
+            invoice_payment_failed_mark(invoice, result)
         if actor:
             _actor_audit(invoice, actor=actor, action="invoice.pay", reason="",
                          data={"success": result.success, "amountCharged": result.amount_charged})

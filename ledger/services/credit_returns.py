@@ -26,9 +26,9 @@ from billing_project.core.errors import Conflict
 from billing_project.core.models import Organization
 from ledger import postings
 from ledger import services as ledger_services
-from ledger.models import Account, BalanceTransaction, CreditGrant
+from ledger.models import Account, BalanceTransaction, CreditGrant, Entry
 from ledger.services import credits as credit_services
-from ledger.services.credits import grant_data
+from ledger.services.credits import grant_data, grant_funding_kind
 from webhooks import services as webhook_services
 
 
@@ -36,12 +36,14 @@ def credit_grant_payments(*, organization: Organization, source_type: str,
                           source_id: str) -> list[tuple[CreditGrant, int]]:
     """The grants that paid for ``source_type``/``source_id`` (e.g. an invoice) and how much each, in the
     order they were burned (read from the ``credit_burn`` postings' allocations). Reads only."""
-    burns = BalanceTransaction.objects.filter(organization=organization, type=BalanceTransaction.TYPE_CREDIT_BURN,
-                                              source_type=source_type, source_id=source_id).order_by("pk")
+    burns = BalanceTransaction.objects.filter(
+        organization=organization, source_type=source_type, source_id=source_id,
+        type__in=(BalanceTransaction.TYPE_CREDIT_BURN, BalanceTransaction.TYPE_CREDIT_BURN_REVERSAL)).order_by("pk")
     paid: dict[str, int] = {}
-    for burn in burns:
+    for burn in burns:  # a reversal (a burn whose payment did not complete) takes its allocations back
+        sign = -1 if burn.type == BalanceTransaction.TYPE_CREDIT_BURN_REVERSAL else 1
         for allocation in burn.metadata.get("allocations", []):
-            paid[allocation["grantId"]] = paid.get(allocation["grantId"], 0) + int(allocation["amount"])
+            paid[allocation["grantId"]] = paid.get(allocation["grantId"], 0) + sign * int(allocation["amount"])
     grants = {g.public_id: g for g in CreditGrant.objects.filter(organization=organization, public_id__in=paid)}
     return [(grants[gid], amount) for gid, amount in paid.items() if gid in grants and amount > 0]
 
@@ -100,3 +102,65 @@ def credit_grant_return_void(*, organization: Organization, grant_ids: list[str]
                                            customer_id=grant.customer, data=grant_data(grant, now=now),
                                            previous_data=previous)
     return grants
+
+
+def _close_again(grant: CreditGrant, amount: int, *, key: str, now: datetime) -> None:
+    """A grant voided or expired since the burn: what came back leaves it again the way its remainder did
+    (void → the house account that funded it, expiry → breakage), so a closed grant stays closed."""
+    if grant.voided:
+        type, house_kind = BalanceTransaction.TYPE_CREDIT_VOID, grant_funding_kind(grant.tags)
+        grant.voided_cents += amount
+    else:
+        type, house_kind = BalanceTransaction.TYPE_CREDIT_EXPIRE, Account.KIND_BREAKAGE
+        grant.expired_cents += amount
+    house = ledger_services.accounts_resolve(organization=grant.organization, currency=grant.currency,
+                                             customer_kinds=(), house_kinds=(house_kind,))[house_kind]
+    ledger_services.transaction_post(
+        organization=grant.organization, type=type, currency=grant.currency, amount=amount,
+        legs=postings.transfer(debit=grant.account, credit=house, amount=amount), customer=grant.customer,
+        idempotency_key=f"{key}:{grant.public_id}:close", source_type="credit_grant", source_id=grant.public_id,
+        notes=f"Credit given back to closed grant {grant.public_id} leaves it again")
+    grant.remaining_cents -= amount
+
+
+def credit_burn_reverse(*, organization: Organization, burn_idempotency_key: str, counter: Account,
+                        idempotency_key: str, now: datetime | None = None) -> BalanceTransaction | None:
+    """Undo the credit burn made with ``burn_idempotency_key`` (its payment did not complete): one
+    ``credit_burn_reversal`` posting Dr ``counter`` (the account the burn settled to) / Cr each burned grant,
+    and each grant's ``remaining_cents`` restored. A grant voided or expired since gets the amount and loses it
+    again (``_close_again``). None when no such burn exists. Runs inside the caller's transaction; locks the
+    grants (ascending id). Idempotent on ``idempotency_key``. Emits ``credit_grant.burn_reversed`` per grant."""
+    now = now or timezone.now()
+    burn = BalanceTransaction.objects.filter(organization=organization,
+                                             idempotency_key=f"credit-burn:{burn_idempotency_key}").first()
+    if burn is None:
+        return None
+    allocations = burn.metadata.get("allocations", [])
+    per_grant: dict[str, int] = {}
+    for allocation in allocations:
+        per_grant[allocation["grantId"]] = per_grant.get(allocation["grantId"], 0) + int(allocation["amount"])
+    with transaction.atomic():
+        grants = list(CreditGrant.objects.select_for_update(of=("self",)).select_related("account", "organization")
+                      .filter(organization=organization, public_id__in=per_grant).order_by("pk"))
+        txn = ledger_services.transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_CREDIT_BURN_REVERSAL, currency=burn.currency,
+            amount=burn.amount, customer=burn.customer, idempotency_key=idempotency_key, reverses=burn,
+            legs=[postings.Leg(counter, Entry.DEBIT, burn.amount),
+                  *(postings.Leg(g.account, Entry.CREDIT, per_grant[g.public_id]) for g in grants)],
+            notes=f"Credit burn {burn.public_id} undone", metadata={"allocations": allocations},
+            source_type=burn.source_type, source_id=burn.source_id)
+        if txn.replayed:
+            return txn
+        for grant in grants:
+            amount = per_grant[grant.public_id]
+            previous = grant.remaining_cents
+            grant.remaining_cents += amount
+            if grant.voided or grant.expired_at is not None:
+                _close_again(grant, amount, key=idempotency_key, now=now)
+            grant.save(update_fields=["remaining_cents", "voided_cents", "expired_cents", "updated_at"])
+            webhook_services.event_publish(
+                organization=organization, type="credit_grant.burn_reversed", object_type="credit_grant",
+                object_id=grant.public_id, customer_id=grant.customer,
+                data=grant_data(grant, now=now) | {"restoredCents": amount, "transactionId": txn.public_id},
+                previous_data={"remainingCents": previous})
+    return txn

@@ -115,6 +115,11 @@ def _origin_kind(tags: str) -> str:
     return Account.KIND_FUNDING if tags == TAG_PURCHASED else Account.KIND_PROMOTIONS
 
 
+def grant_funding_kind(tags: str) -> str:
+    """The house account kind that funded a grant with these tags (where a void sends its remainder)."""
+    return _origin_kind(tags)
+
+
 def _validate_charges(charges: Sequence[Charge]) -> None:
     for index, charge in enumerate(charges):
         if isinstance(charge.amount, bool) or not isinstance(charge.amount, int):

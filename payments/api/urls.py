@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from payments.api import bank_transfers, customers, methods, payouts, setup_intents
+from payments.api import bank_transfers, customers, intents, invoice_pay, methods, payouts, setup_intents
 
 router = SimpleRouter(trailing_slash=False)
 
@@ -10,5 +10,7 @@ urlpatterns = [
     *methods.urlpatterns,
     *setup_intents.urlpatterns,
     *payouts.urlpatterns,
+    *intents.urlpatterns,
+    *invoice_pay.urlpatterns,
     *router.urls,
 ]

@@ -55,13 +55,16 @@ ERROR_DESCRIPTIONS = {
            "state does not allow, in the original's wording.",
     "401": "No or an unknown API key.",
     "404": "An id (in the path or the body) that names nothing in your organization.",
-    "402": "Insufficient available balance: the wallet cannot cover the amount (`param` is `amount`).",
+    "402": "Insufficient available balance: the wallet cannot cover the amount (`param` is `amount`); or the "
+           "payment processor declined the card (`card declined: …`).",
     "409": "A conflict: the object's state forbids the action, a duplicate, or an `Idempotency-Key` reused "
            "with a different body.",
 }
 # Writes that take money from a wallet that may not go negative, so they can answer 402 (the ledger's floor).
 _PAYMENT_REQUIRED = {("post", "/holds"), ("post", "/holds/{id}/capture"), ("post", "/usage"), ("post", "/refund"),
-                     ("post", "/invoices/{invoice_id}/pay"), ("post", "/customer-balance/adjustments")}
+                     ("post", "/invoices/{invoice_id}/pay"), ("post", "/customer-balance/adjustments"),
+                     ("post", "/payment-intents/{intent_id}/confirm"), ("post", "/payment-intents/{intent_id}/capture"),
+                     ("post", "/payment-intents/{intent_id}/cancel")}
 _WRITES = {"post", "put", "patch", "delete"}
 _SEGMENT = re.compile(r"/billing/([^/{]+)")
 
