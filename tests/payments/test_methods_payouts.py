@@ -5,6 +5,7 @@ legs; insufficient → failed, nothing moved; duplicates harmless; ledger_audit 
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -13,12 +14,13 @@ from billing_project.celery import app
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from ledger.models import Account, BalanceTransaction
-from ledger.postings import transfer
 from payments import tasks
 from payments.models import Payout
 from payments.selectors import payouts as payout_selectors
+from payments.services import intents as intent_services
 from payments.services import payouts as payout_services
 from tests.conftest import assert_error
+from tests.payments import intents_helpers
 from webhooks.models import BillingEvent
 
 pytestmark = pytest.mark.django_db
@@ -27,12 +29,14 @@ CLEARING = Account.KIND_PROCESSOR_CLEARING
 
 
 def fund_clearing(org, amount: int, currency: str = "usd") -> None:
-    """Settled money in processor clearing, posted as a capture would (Dr clearing / Cr payments received)."""
-    accounts = ledger_services.accounts_resolve(organization=org, currency=currency, customer_kinds=(),
-                                                house_kinds=(CLEARING, Account.KIND_PAYMENTS_RECEIVED))
-    ledger_services.transaction_post(organization=org, type=BalanceTransaction.TYPE_TRANSFER, currency=currency,
-                                     amount=amount, legs=transfer(debit=accounts[CLEARING], credit=accounts[
-                                         Account.KIND_PAYMENTS_RECEIVED], amount=amount))
+    """Settled money in processor clearing, the way it really arrives: a card payment intent charged through
+    the sandbox (its fee mocked to 0 so the figures stay round) — Dr clearing / Cr payments received."""
+    customer = f"funder-{currency}"
+    card = intents_helpers.method(org, customer)
+    intent = intent_services.payment_intent_create(organization=org, customer_id=customer, amount=amount,
+                                                   currency=currency, payment_method_id=card.public_id)
+    with mock.patch("payments.processors.sandbox.sandbox_fee", return_value=0):
+        intent_services.payment_intent_confirm(organization=org, intent_id=intent.public_id)
 
 
 def house_balance(org, kind: str, currency: str = "usd") -> int:
