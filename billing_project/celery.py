@@ -14,6 +14,7 @@ app.conf.beat_schedule = {
     "ledger-expire-balances": {"task": "ledger.tasks.balances_expire_sweep", "schedule": 60.0},
     "ledger-expire-holds": {"task": "ledger.tasks.holds_expire_sweep", "schedule": 60.0},
     "ledger-expire-credit-grants": {"task": "ledger.tasks.credit_grants_expire_sweep", "schedule": 60.0},
+    "subscriptions-sweep": {"task": "subscriptions.tasks.subscriptions_sweep", "schedule": 60.0},
     "core-purge-idempotency-records": {"task": "billing_project.core.tasks.idempotency_records_purge",
                                        "schedule": 3600.0},
 }

@@ -11,6 +11,7 @@ billing = [
     path("", include("webhooks.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("subscriptions.api.urls")),
+    path("", include("billing_project.portal.api")),
 ]
 
 urlpatterns = [

@@ -1,5 +1,7 @@
-from rest_framework.routers import SimpleRouter
+from subscriptions.api import items, plans, subscriptions
 
-router = SimpleRouter(trailing_slash=False)
-
-urlpatterns = router.urls
+urlpatterns = [
+    *plans.urlpatterns,
+    *subscriptions.urlpatterns,
+    *items.urlpatterns,
+]

@@ -1,1 +1,10 @@
 """subscriptions models, one module per aggregate; each is imported here so Django finds it."""
+
+from subscriptions.models.plans import Plan, PlanVersion  # noqa: F401
+from subscriptions.models.subscriptions import (  # noqa: F401
+    PendingLine,
+    Renewal,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionSettings,
+)

@@ -1,0 +1,64 @@
+"""Reads of plans, subscriptions and items, always scoped to the caller's organization."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from billing_project.core.errors import NotFound
+from billing_project.core.models import Organization
+from subscriptions.models import Plan, Subscription, SubscriptionItem
+
+
+def plan_find(*, organization: Organization, plan_id: str) -> Plan | None:
+    """The plan with public id ``plan_id`` (archived ones included: running subscriptions keep them), or None."""
+    if not plan_id:
+        return None
+    return Plan.objects.filter(organization=organization, public_id=plan_id).first()
+
+
+def plan_get(*, organization: Organization, plan_id: str, message: str = "plan not found",
+             param: str = "id") -> Plan:
+    plan = plan_find(organization=organization, plan_id=plan_id)
+    if plan is None:
+        raise NotFound(message, param=param)
+    return plan
+
+
+def plan_list(*, organization: Organization, include_archived: bool = False) -> QuerySet[Plan]:
+    qs = Plan.objects.filter(organization=organization)
+    return qs if include_archived else qs.filter(archived_at__isnull=True)
+
+
+def subscription_find(*, organization: Organization, subscription_id: str) -> Subscription | None:
+    return (Subscription.objects.select_related("customer", "plan")
+            .filter(organization=organization, public_id=subscription_id).first())
+
+
+def subscription_get(*, organization: Organization, subscription_id: str) -> Subscription:
+    sub = subscription_find(organization=organization, subscription_id=subscription_id)
+    if sub is None:
+        raise NotFound("subscription not found", param="id")
+    return sub
+
+
+def subscription_list(*, organization: Organization, customer_id: str = "", status: str = "") -> QuerySet[Subscription]:
+    qs = Subscription.objects.select_related("customer", "plan").filter(organization=organization)
+    if customer_id:
+        qs = qs.filter(customer__customer_id=customer_id)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def item_get(*, organization: Organization, item_id: str) -> SubscriptionItem:
+    item = SubscriptionItem.objects.filter(organization=organization, public_id=item_id).first()
+    if item is None:
+        raise NotFound("subscription item not found", param="id")
+    return item
+
+
+def item_list(*, organization: Organization, subscription_id: str = "") -> QuerySet[SubscriptionItem]:
+    qs = SubscriptionItem.objects.filter(organization=organization)
+    if subscription_id:
+        qs = qs.filter(subscription_ref=subscription_id)
+    return qs
