@@ -51,7 +51,7 @@ def payment_method_data(pm: PaymentMethod) -> dict[str, Any]:
     return data
 
 
-class BalanceOut(serializers.Serializer):
+class PortalBalanceOut(serializers.Serializer):
     currency = serializers.CharField()
     balance = serializers.IntegerField()
 
@@ -62,7 +62,7 @@ class OverviewOut(serializers.Serializer):
     currency = serializers.CharField()
     activeSubscriptions = serializers.IntegerField(help_text="subscriptions with status active")
     paymentMethods = serializers.IntegerField(help_text="attached (not detached) payment methods")
-    balances = BalanceOut(many=True, help_text="customer balances in every currency")
+    balances = PortalBalanceOut(many=True, help_text="customer balances in every currency")
 
 
 class PortalInvoiceOut(serializers.Serializer):

@@ -36,7 +36,7 @@ from subscriptions import periods, selectors
 from subscriptions.models import Plan, Renewal, Subscription, SubscriptionSettings
 from subscriptions.services import billing
 from subscriptions.services.render import subscription_data
-from subscriptions.services.subscriptions import subscription_event
+from subscriptions.services.subscriptions import subscription_audit, subscription_event
 
 DEFAULT_RETRY_DAYS = (1, 3, 7)
 TRIAL_WILL_END_DAYS = 3
@@ -192,8 +192,8 @@ def _renew_guard(sub: Subscription) -> None:
         raise Conflict("cannot renew a canceled subscription", code="subscription_canceled", param="status")
 
 
-def subscription_renew(*, organization: Organization, subscription_id: str, now: datetime | None = None
-                       ) -> RenewOutcome:
+def subscription_renew(*, organization: Organization, subscription_id: str, now: datetime | None = None,
+                       actor: str = "", reason: str = "") -> RenewOutcome:
     """Renew now (spec §10): invoice the current period (or re-use its invoice), finalize, collect, advance
     on success / ``past_due`` on failure. 404 ``subscription not found``; 409 for a canceled subscription."""
     now = now or timezone.now()
@@ -203,6 +203,7 @@ def subscription_renew(*, organization: Organization, subscription_id: str, now:
         sub = billing.subscription_locked(subscription_pk=found.pk)
         _renew_guard(sub)
         renewal = _renewal_open(sub, now=now)
+        subscription_audit(sub, actor=actor, action="subscription.renew", reason=reason)
     renewal, invoice, collection = renewal_settle(renewal_pk=renewal.pk, now=now, retry=True)
     sub = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
     return RenewOutcome(subscription=sub, invoice=invoice, collection=collection)

@@ -44,6 +44,14 @@ def subscription_event(sub: Subscription, type: str, previous: dict[str, Any] | 
                                    data=subscription_data(sub) | (extra or {}), previous_data=previous)
 
 
+def subscription_audit(sub: Subscription, *, actor: str, action: str, reason: str = "") -> None:
+    """An audit row for a staff or API action (inside its transaction); nothing for system actions."""
+    if actor:
+        core_services.audit_record(organization=sub.organization, actor=actor, action=action,
+                                   object_type="subscription", object_id=sub.public_id, reason=reason,
+                                   data={"status": sub.status})
+
+
 def _active_plan(organization: Organization, plan_id: str, message: str) -> Plan:
     if not plan_id:
         raise ValidationError("planId is required", param="planId")
@@ -180,7 +188,7 @@ def _final_invoice(sub: Subscription, *, now: datetime) -> Renewal | None:
 
 
 def subscription_cancel(*, organization: Organization, subscription_id: str, at_period_end: bool,
-                        now: datetime | None = None) -> Subscription:
+                        now: datetime | None = None, actor: str = "", reason: str = "") -> Subscription:
     """Cancel now (final invoice of the used part) or at period end. 400 ``subscription is already canceled``.
     Emits ``subscription.canceled`` (immediate) or ``subscription.updated`` (pending)."""
     now = now or timezone.now()
@@ -202,6 +210,7 @@ def subscription_cancel(*, organization: Organization, subscription_id: str, at_
             sub.ended_at = now
             sub.save()
             subscription_event(sub, "subscription.canceled", previous)
+        subscription_audit(sub, actor=actor, action="subscription.cancel", reason=reason)
     if renewal is not None:
         from subscriptions.services import renewals  # noqa: PLC0415 — renewals imports this module
 
@@ -211,7 +220,7 @@ def subscription_cancel(*, organization: Organization, subscription_id: str, at_
 
 
 def subscription_reactivate(*, organization: Organization, subscription_id: str,
-                            now: datetime | None = None) -> Subscription:
+                            now: datetime | None = None, actor: str = "", reason: str = "") -> Subscription:
     """Undo a pending at-period-end cancel (a no-op otherwise). 400 ``cannot reactivate a fully ended
     subscription`` after an immediate cancel. Emits ``subscription.updated`` when something changed."""
     found = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
@@ -229,6 +238,7 @@ def subscription_reactivate(*, organization: Organization, subscription_id: str,
             sub.status = Subscription.STATUS_ACTIVE
         sub.save()
         subscription_event(sub, "subscription.updated", previous)
+        subscription_audit(sub, actor=actor, action="subscription.reactivate", reason=reason)
     return sub
 
 
