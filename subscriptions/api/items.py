@@ -89,7 +89,7 @@ class ItemView(APIView):
                                          quantity=v["quantity"], metadata=v["metadata"])
         return Response(item_data(item))
 
-    @extend_schema(request=None, responses=ItemDeletedOut, summary="Delete an item")
+    @extend_schema(request=None, responses={200: ItemDeletedOut}, summary="Delete an item")
     def delete(self, request, item_id: str):
         deleted = item_services.item_delete(organization=request.organization, item_id=item_id)
         return Response({"deleted": True, "id": deleted})

@@ -111,7 +111,7 @@ class PlanView(APIView):
                                          actor=api_actor(request))
         return Response(plan_data(plan))
 
-    @extend_schema(request=None, responses=PlanOut, summary="Archive a plan (no new subscriptions)")
+    @extend_schema(request=None, responses={200: PlanOut}, summary="Archive a plan (no new subscriptions)")
     def delete(self, request, plan_id: str):
         plan = plan_services.plan_archive(organization=request.organization, plan_id=plan_id,
                                           actor=api_actor(request))
