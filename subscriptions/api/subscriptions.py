@@ -15,7 +15,7 @@ from billing_project.core.api.fields import (
     StrictDictField,
     StrictIntegerField,
 )
-from billing_project.core.api.inputs import body, optional_body, validated
+from billing_project.core.api.inputs import api_actor, body, optional_body, validated
 from billing_project.core.api.pagination import PAGING_PARAMETERS, paginate
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from invoicing.api.invoices import CollectionOut, InvoiceOut
@@ -163,7 +163,7 @@ class SubscriptionCancelView(APIView):
         raw = optional_body(request)
         at_period_end = validated(CancelIn, raw)["atPeriodEnd"] if request.body and request.data is not None else True
         sub = sub_services.subscription_cancel(organization=request.organization, subscription_id=subscription_id,
-                                               at_period_end=at_period_end)
+                                               at_period_end=at_period_end, actor=api_actor(request))
         return Response(subscription_data(sub))
 
 
@@ -173,7 +173,7 @@ class SubscriptionReactivateView(APIView):
         selectors.subscription_get(organization=request.organization, subscription_id=subscription_id)
         optional_body(request)
         sub = sub_services.subscription_reactivate(organization=request.organization,
-                                                   subscription_id=subscription_id)
+                                                   subscription_id=subscription_id, actor=api_actor(request))
         return Response(subscription_data(sub))
 
 
@@ -185,7 +185,8 @@ class SubscriptionRenewView(APIView):
     def post(self, request, subscription_id: str):
         selectors.subscription_get(organization=request.organization, subscription_id=subscription_id)
         optional_body(request)
-        outcome = renewals.subscription_renew(organization=request.organization, subscription_id=subscription_id)
+        outcome = renewals.subscription_renew(organization=request.organization, subscription_id=subscription_id,
+                                              actor=api_actor(request))
         return Response({"subscription": subscription_data(outcome.subscription),
                          "invoice": invoice_render.invoice_data(outcome.invoice),
                          "collection": outcome.collection})

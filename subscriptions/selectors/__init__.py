@@ -62,3 +62,28 @@ def item_list(*, organization: Organization, subscription_id: str = "") -> Query
     if subscription_id:
         qs = qs.filter(subscription_ref=subscription_id)
     return qs
+
+
+def upcoming_lines(*, organization: Organization, customer_id: str, subscription_id: str, now=None):
+    """The lines the subscription's next renewal would bill (invoice line objects), computed without
+    writing or locking anything; ``None`` when the customer has no such subscription. Registered with
+    ``invoicing.selectors.upcoming`` by the app config (invoicing cannot import subscriptions)."""
+    from django.utils import timezone  # noqa: PLC0415
+
+    from subscriptions.services import billing  # noqa: PLC0415 — billing does not import selectors
+
+    sub = subscription_find(organization=organization, subscription_id=subscription_id)
+    if sub is None or sub.customer.customer_id != customer_id:
+        return None
+    if sub.status == Subscription.STATUS_CANCELED:
+        return []
+    now = now or timezone.now()
+    draft = billing.Draft()
+    billing.pending_lines(sub, draft)
+    start, end = sub.current_period_start, sub.current_period_end
+    segment_start = max(sub.segment_start, start)
+    amount = billing.segment_close(sub, at=end)  # on this unsaved copy only
+    if amount or segment_start == start:
+        draft.lines.insert(0, billing.plan_line(sub, amount=amount, start=segment_start, end=end))
+    billing.item_lines(sub, draft, start=start, end=end, now=now)
+    return [billing.line_data(line) for line in draft.lines]

@@ -203,5 +203,15 @@ def invoice_of(renewal: Renewal) -> Invoice:
                                                               public_id=renewal.invoice_id)
 
 
-def period_label(start: datetime, end: datetime) -> str:
-    return f"{rfc3339(start)} – {rfc3339(end)}"
+def line_data(line: LineInput) -> dict[str, Any]:
+    """A line as an invoice line object (for the upcoming invoice)."""
+    zero = "0001-01-01T00:00:00Z"
+    data: dict[str, Any] = {"id": line.id, "type": line.type, "description": line.description,
+                            "amount": line.amount, "currency": line.currency,
+                            "periodStart": rfc3339(line.period_start) if line.period_start else zero,
+                            "periodEnd": rfc3339(line.period_end) if line.period_end else zero}
+    for key, value in (("meterId", line.meter_id), ("planId", line.plan_id), ("planName", line.plan_name),
+                       ("quantity", line.quantity)):
+        if value:
+            data[key] = value
+    return data

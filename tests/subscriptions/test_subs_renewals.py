@@ -13,7 +13,7 @@ from invoicing.services import metering as metering_services
 from invoicing.services import pricing as pricing_services
 from ledger import selectors as ledger_selectors
 from ledger.services import credits as credit_services
-from subscriptions.models import Renewal, Subscription, SubscriptionSettings
+from subscriptions.models import Renewal, SubscriptionSettings
 from subscriptions.services import items as item_services
 from subscriptions.services import plans as plan_services
 from subscriptions.services import renewals, runner
@@ -200,7 +200,7 @@ def test_items_licensed_metered_and_skipped(org_acme, plan):
     seat = plan_services.plan_create(organization=org_acme, name="Seat", price=500)
     meter = metering_services.meter_create(organization=org_acme, name="API calls", event_name="api.call")
     pricing_services.pricing_rule_create(organization=org_acme, meter_id=meter.public_id, unit_price=2)
-    other = metering_services.meter_create(organization=org_acme, name="Other", event_name="other")
+    metering_services.meter_create(organization=org_acme, name="Other", event_name="other")
     sub = _sub(org_acme, plan, user="ida", items=[{"planId": seat.public_id, "quantity": 4}])
     item_services.item_create(organization=org_acme, subscription_id=sub.public_id, meter_id=meter.public_id,
                               billing_mode="metered")
@@ -225,3 +225,21 @@ def test_items_licensed_metered_and_skipped(org_acme, plan):
     runner.run_due(now=sub.current_period_end)
     second = _invoices(sub)[-1]
     assert sorted(line.amount for line in second.line_items.all()) == [2, 2000, 3000]
+
+
+def test_upcoming_lines_are_read_only(org_acme, plan, big):
+    from subscriptions import selectors  # noqa: PLC0415
+
+    start = datetime(2027, 2, 1, tzinfo=UTC)
+    sub = _sub(org_acme, plan, now=start)
+    sub_services.subscription_change_plan(organization=org_acme, subscription_id=sub.public_id,
+                                          plan_id=big.public_id, now=start + timedelta(days=14))
+    sub.refresh_from_db()
+    before = (sub.segment_start, sub.billed_amount, sub.accrued_exact)
+    lines = selectors.upcoming_lines(organization=org_acme, customer_id="alice", subscription_id=sub.public_id,
+                                     now=start + timedelta(days=20))
+    assert sorted(line["amount"] for line in lines) == [1500, 3000]
+    assert {line["type"] for line in lines} == {"subscription", "proration"}
+    sub.refresh_from_db()
+    assert (sub.segment_start, sub.billed_amount, sub.accrued_exact) == before and _invoices(sub) == []
+    assert selectors.upcoming_lines(organization=org_acme, customer_id="bob", subscription_id=sub.public_id) is None
