@@ -23,6 +23,7 @@ from subscriptions.models import (
     Subscription,
     SubscriptionItem,
     SubscriptionSettings,
+    TestClock,
 )
 from subscriptions.services import renewals
 from subscriptions.services import subscriptions as sub_services
@@ -137,3 +138,8 @@ class PendingLineAdmin(ReadOnlyAdmin):
 @admin.register(SubscriptionSettings)
 class SubscriptionSettingsAdmin(admin.ModelAdmin):
     list_display = ("organization", "dunning_retry_days", "dunning_final_action")
+
+
+@admin.register(TestClock)
+class TestClockAdmin(ReadOnlyAdmin):
+    list_display = ("public_id", "name", "frozen_time", "status", "organization")

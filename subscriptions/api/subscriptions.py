@@ -45,6 +45,8 @@ class SubscriptionIn(serializers.Serializer):
     trialPeriodDays = StrictIntegerField(required=False, default=None, allow_null=True, min_value=0,
                                          max_value=3650, help_text="overrides the plan's trial")
     items = ItemSpecIn(many=True, required=False, default=list)
+    testClock = StrictCharField(required=False, default="", allow_blank=True, max_length=40,
+                                help_text="a test clock id: the subscription lives in the clock's time")
 
 
 class SubscriptionPatchIn(serializers.Serializer):
@@ -89,6 +91,7 @@ class SubscriptionOut(serializers.Serializer):
     trialEnd = serializers.DateTimeField(required=False)
     canceledAt = serializers.DateTimeField(required=False)
     endedAt = serializers.DateTimeField(required=False)
+    testClock = serializers.CharField(required=False)
 
 
 class SubscriptionListOut(serializers.Serializer):
@@ -111,7 +114,7 @@ class SubscriptionsView(APIView):
         sub = sub_services.subscription_create(
             organization=request.organization, customer_id=v["userId"].strip(), plan_id=v["planId"].strip(),
             quantity=v["quantity"], trial_period_days=v["trialPeriodDays"], items=v["items"],
-            default_payment_method=v["defaultPaymentMethod"], metadata=v["metadata"])
+            default_payment_method=v["defaultPaymentMethod"], metadata=v["metadata"], test_clock_id=v["testClock"])
         return Response(subscription_data(sub), status=http.HTTP_201_CREATED)
 
     @extend_schema(parameters=[OpenApiParameter("userId", str), OpenApiParameter("status", str),

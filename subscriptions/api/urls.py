@@ -1,7 +1,8 @@
-from subscriptions.api import items, plans, subscriptions
+from subscriptions.api import clocks, items, plans, subscriptions
 
 urlpatterns = [
     *plans.urlpatterns,
     *subscriptions.urlpatterns,
     *items.urlpatterns,
+    *clocks.urlpatterns,
 ]

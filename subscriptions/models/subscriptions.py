@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from billing_project.core.ids import public_id
 from billing_project.core.models import Customer, Organization
+from subscriptions.models.clocks import TestClock
 from subscriptions.models.plans import Plan
 
 
@@ -57,6 +58,8 @@ class Subscription(models.Model):
     accrued_exact = models.DecimalField(max_digits=40, decimal_places=12, default=Decimal(0))
     billed_amount = models.BigIntegerField(default=0)
     trial_will_end_sent = models.BooleanField(default=False)
+    test_clock = models.ForeignKey(TestClock, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="subscriptions", help_text="lives in this clock's time")
     sweep_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -30,7 +30,7 @@ def plan_list(*, organization: Organization, include_archived: bool = False) -> 
 
 
 def subscription_find(*, organization: Organization, subscription_id: str) -> Subscription | None:
-    return (Subscription.objects.select_related("customer", "plan")
+    return (Subscription.objects.select_related("customer", "plan", "test_clock")
             .filter(organization=organization, public_id=subscription_id).first())
 
 
@@ -41,8 +41,29 @@ def subscription_get(*, organization: Organization, subscription_id: str) -> Sub
     return sub
 
 
+def subscription_now(sub: Subscription, now=None):
+    """``now`` when given, else the subscription's time: its test clock's, or the real one."""
+    from django.utils import timezone  # noqa: PLC0415
+
+    if now is not None:
+        return now
+    return sub.test_clock.frozen_time if sub.test_clock_id else timezone.now()
+
+
+def test_clock_get(*, organization: Organization, clock_id: str):
+    from subscriptions.models import TestClock  # noqa: PLC0415
+
+    clock = TestClock.objects.filter(organization=organization, public_id=clock_id).first()
+    if clock is None:
+        raise NotFound("test clock not found", param="id")
+    return clock
+
+
+test_clock_get.__test__ = False  # not a pytest test
+
+
 def subscription_list(*, organization: Organization, customer_id: str = "", status: str = "") -> QuerySet[Subscription]:
-    qs = Subscription.objects.select_related("customer", "plan").filter(organization=organization)
+    qs = Subscription.objects.select_related("customer", "plan", "test_clock").filter(organization=organization)
     if customer_id:
         qs = qs.filter(customer__customer_id=customer_id)
     if status:
@@ -68,8 +89,6 @@ def upcoming_lines(*, organization: Organization, customer_id: str, subscription
     """The lines the subscription's next renewal would bill (invoice line objects), computed without
     writing or locking anything; ``None`` when the customer has no such subscription. Registered with
     ``invoicing.selectors.upcoming`` by the app config (invoicing cannot import subscriptions)."""
-    from django.utils import timezone  # noqa: PLC0415
-
     from subscriptions.services import billing  # noqa: PLC0415 — billing does not import selectors
 
     sub = subscription_find(organization=organization, subscription_id=subscription_id)
@@ -77,7 +96,7 @@ def upcoming_lines(*, organization: Organization, customer_id: str, subscription
         return None
     if sub.status == Subscription.STATUS_CANCELED:
         return []
-    now = now or timezone.now()
+    now = subscription_now(sub, now)
     draft = billing.Draft()
     billing.pending_lines(sub, draft)
     start, end = sub.current_period_start, sub.current_period_end

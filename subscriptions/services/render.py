@@ -36,6 +36,8 @@ def subscription_data(sub: Subscription) -> dict[str, Any]:
         "metadata": sub.metadata or {},
         "createdAt": rfc3339(sub.created_at), "updatedAt": rfc3339(sub.updated_at),
     }
+    if sub.test_clock_id:
+        data["testClock"] = sub.test_clock.public_id
     for key, value in (("trialStart", sub.trial_start), ("trialEnd", sub.trial_end),
                        ("canceledAt", sub.canceled_at), ("endedAt", sub.ended_at)):
         if value is not None:

@@ -196,8 +196,8 @@ def subscription_renew(*, organization: Organization, subscription_id: str, now:
                        actor: str = "", reason: str = "") -> RenewOutcome:
     """Renew now (spec §10): invoice the current period (or re-use its invoice), finalize, collect, advance
     on success / ``past_due`` on failure. 404 ``subscription not found``; 409 for a canceled subscription."""
-    now = now or timezone.now()
     found = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
+    now = selectors.subscription_now(found, now)
     _renew_guard(found)
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=found.pk)

@@ -15,22 +15,23 @@ from subscriptions.services import renewals, sweeps
 MAX_ROUNDS = 1000
 
 
-def due_counts(*, now: datetime) -> dict[str, int]:
+def due_counts(*, now: datetime, clock=None) -> dict[str, int]:
     """What a run at ``now`` would process first (read-only; a subscription several periods behind is
     counted once)."""
-    return {"subscriptions": sweeps.subscriptions_due_queryset(now).count(),
-            "retries": sweeps.renewals_due_queryset(now).count()}
+    return {"subscriptions": sweeps.subscriptions_due_queryset(now, clock).count(),
+            "retries": sweeps.renewals_due_queryset(now, clock).count()}
 
 
 def run_due(*, now: datetime | None = None, progress: Callable[[int, int], None] | None = None,
-            queryset_filter: Callable | None = None) -> Counter:
-    """Process everything due at ``now`` until nothing is (each period once). Returns a summary by outcome."""
+            queryset_filter: Callable | None = None, clock=None) -> Counter:
+    """Process everything due at ``now`` (real time, or ``clock``'s subscriptions) until nothing is (each
+    period once). Returns a summary by outcome."""
     now = now or timezone.now()
     summary: Counter = Counter()
     previous: tuple = ()
     for _round in range(MAX_ROUNDS):
-        subs = sweeps.subscriptions_due_queryset(now)
-        retries = sweeps.renewals_due_queryset(now)
+        subs = sweeps.subscriptions_due_queryset(now, clock)
+        retries = sweeps.renewals_due_queryset(now, clock)
         if queryset_filter is not None:
             subs, retries = queryset_filter(subs, retries)
         sub_rows = list(subs.order_by("current_period_end").values_list("pk", "current_period_end", "status",

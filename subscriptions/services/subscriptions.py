@@ -74,10 +74,12 @@ def _items_create(organization: Organization, sub: Subscription, items: list[dic
 def subscription_create(*, organization: Organization, customer_id: str, plan_id: str, quantity: int = 1,
                         trial_period_days: int | None = None, items: list[dict] | None = None,
                         default_payment_method: str = "", metadata: dict | None = None,
-                        now: datetime | None = None) -> Subscription:
+                        now: datetime | None = None, test_clock_id: str = "") -> Subscription:
     """Start a subscription (``trialing`` when the trial has days, else ``active``). No invoice.
-    404 ``plan not found``; 409 for an archived plan. Emits ``subscription.created``."""
-    now = now or timezone.now()
+    404 ``plan not found`` / ``test clock not found``; 409 for an archived plan. On a test clock it lives in
+    the clock's time. Emits ``subscription.created``."""
+    clock = selectors.test_clock_get(organization=organization, clock_id=test_clock_id) if test_clock_id else None
+    now = now or (clock.frozen_time if clock else timezone.now())
     if not customer_id:
         raise ValidationError("userId is required", param="userId")
     plan = _active_plan(organization, plan_id, "plan not found")
@@ -94,7 +96,7 @@ def subscription_create(*, organization: Organization, customer_id: str, plan_id
             started_at=now, trial_start=now if trial_end else None, trial_end=trial_end,
             current_period_start=start, current_period_end=periods.advance(start, plan.months, start.day),
             anchor_day=start.day, default_payment_method=default_payment_method, metadata=metadata or {},
-            segment_start=start)
+            segment_start=start, test_clock=clock)
         sub.save()
         _items_create(organization, sub, items)
         subscription_event(sub, "subscription.created")
@@ -125,11 +127,11 @@ def subscription_change_plan(*, organization: Organization, subscription_id: str
                              now: datetime | None = None) -> Subscription:
     """Change plan and/or quantity (see module doc for proration). 404 ``subscription not found`` /
     ``new plan not found``; 409 on a canceled subscription. Emits ``subscription.updated``."""
-    now = now or timezone.now()
     if proration_behavior not in PRORATION_BEHAVIORS:
         raise ValidationError(f"prorationBehavior must be one of {', '.join(PRORATION_BEHAVIORS)}",
                               param="prorationBehavior")
     found = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
+    now = selectors.subscription_now(found, now)
     new_plan = None
     if plan_id and plan_id != found.plan.public_id:
         new_plan = _active_plan(organization, plan_id, "new plan not found")
@@ -191,8 +193,8 @@ def subscription_cancel(*, organization: Organization, subscription_id: str, at_
                         now: datetime | None = None, actor: str = "", reason: str = "") -> Subscription:
     """Cancel now (final invoice of the used part) or at period end. 400 ``subscription is already canceled``.
     Emits ``subscription.canceled`` (immediate) or ``subscription.updated`` (pending)."""
-    now = now or timezone.now()
     found = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
+    now = selectors.subscription_now(found, now)
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=found.pk)
         if sub.status == Subscription.STATUS_CANCELED:

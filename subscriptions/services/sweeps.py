@@ -19,17 +19,19 @@ from subscriptions.models import Renewal, Subscription
 CLAIM_SECONDS = 600
 
 
-def subscriptions_due_queryset(now: datetime) -> QuerySet[Subscription]:
+def subscriptions_due_queryset(now: datetime, clock=None) -> QuerySet[Subscription]:
+    """Due in real time (``clock`` None: subscriptions on no test clock) or in ``clock``'s time."""
     renew = Q(current_period_end__lte=now) & (
         Q(status__in=[Subscription.STATUS_ACTIVE, Subscription.STATUS_TRIALING]) | Q(cancel_at_period_end=True))
     trial = Q(status=Subscription.STATUS_TRIALING) & (
         Q(trial_end__lte=now) | Q(trial_will_end_sent=False, trial_end__lte=now + timedelta(days=3)))
-    return Subscription.objects.exclude(status=Subscription.STATUS_CANCELED).filter(renew | trial)
+    return Subscription.objects.exclude(status=Subscription.STATUS_CANCELED).filter(renew | trial, test_clock=clock)
 
 
-def renewals_due_queryset(now: datetime) -> QuerySet[Renewal]:
+def renewals_due_queryset(now: datetime, clock=None) -> QuerySet[Renewal]:
     paid = Invoice.objects.filter(public_id=OuterRef("invoice_id"), status=Invoice.STATUS_PAID)
-    return Renewal.objects.filter(status=Renewal.STATUS_PAST_DUE).filter(Q(next_retry_at__lte=now) | Exists(paid))
+    return (Renewal.objects.filter(status=Renewal.STATUS_PAST_DUE, subscription__test_clock=clock)
+            .filter(Q(next_retry_at__lte=now) | Exists(paid)))
 
 
 def _claim(queryset: QuerySet, *, order: str, now: datetime, limit: int) -> list[int]:

@@ -200,3 +200,16 @@ def test_portal(api):
     api.post("/invoices", {"userId": "dora", "lineItems": [{"description": "x", "amount": 5}]})
     invoices = api.get("/portal/invoices", {"customerId": "dora"}).json()
     assert invoices[0]["status"] == "draft" and invoices[0]["number"] is None
+
+
+def test_test_clock_errors(api, globex_api):
+    clock = api.post("/test-clocks", {"frozenTime": "2027-01-01T00:00:00Z"}).json()
+    assert api.get(f"/test-clocks/{clock['id']}").json()["frozenTime"] == "2027-01-01T00:00:00Z"
+    assert_error(api.post(f"/test-clocks/{clock['id']}/advance", {"frozenTime": "2026-12-31T00:00:00Z"}), 400,
+                 param="frozenTime")
+    assert_error(api.post(f"/test-clocks/{clock['id']}/advance", {"frozenTime": "soon"}), 400, param="frozenTime")
+    assert_error(api.post(f"/test-clocks/{clock['id']}/advance", {}), 400, "frozenTime is required")
+    assert_error(globex_api.post(f"/test-clocks/{clock['id']}/advance", {"frozenTime": "2027-02-01T00:00:00Z"}),
+                 404, "test clock not found")
+    assert_error(api.post("/subscriptions", {"userId": "u", "planId": make_plan(api)["id"], "testClock": "clock_x"}),
+                 404, "test clock not found")
