@@ -131,6 +131,7 @@ class Renewal(models.Model):
     STATUS_PAID = "paid"
     STATUS_PAST_DUE = "past_due"
     STATUS_UNCOLLECTIBLE = "uncollectible"
+    STATUS_VOID = "void"
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="renewals")
     kind = models.CharField(max_length=16, default=KIND_RENEWAL)

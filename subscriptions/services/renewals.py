@@ -169,11 +169,15 @@ def _outcome_apply(*, renewal_pk: int, invoice: Invoice, attempted: bool, now: d
         renewal = Renewal.objects.select_related("subscription").get(pk=renewal_pk)
         sub = billing.subscription_locked(subscription_pk=renewal.subscription_id)
         renewal = Renewal.objects.select_for_update().get(pk=renewal_pk)
-        paid = invoice.status == Invoice.STATUS_PAID
+        # A voided invoice is forgiven by an operator: the period counts as settled.
+        paid = invoice.status in (Invoice.STATUS_PAID, Invoice.STATUS_VOID)
         if paid:
-            renewal.status, renewal.next_retry_at = Renewal.STATUS_PAID, None
-        elif invoice.status in (Invoice.STATUS_VOID, Invoice.STATUS_UNCOLLECTIBLE):
+            renewal.status, renewal.next_retry_at = invoice.status, None
+        elif invoice.status == Invoice.STATUS_UNCOLLECTIBLE:
             renewal.status, renewal.next_retry_at = Renewal.STATUS_UNCOLLECTIBLE, None
+            renewal.save()
+            _final_action_apply(sub, renewal, now=now)
+            return renewal
         elif attempted or renewal.status == Renewal.STATUS_OPEN:
             renewal.attempts += 1 if attempted else 0
             renewal.status = Renewal.STATUS_PAST_DUE
@@ -279,14 +283,21 @@ def _dunning_exhausted(renewal: Renewal, *, now: datetime) -> str:
             return renewal.status
         renewal.status, renewal.next_retry_at = Renewal.STATUS_UNCOLLECTIBLE, None
         renewal.save()
-        if renewal.kind == Renewal.KIND_RENEWAL and sub.status != Subscription.STATUS_CANCELED:
-            previous = subscription_data(sub)
-            if _final_action(organization) == SubscriptionSettings.FINAL_CANCEL:
-                sub.status, sub.canceled_at, sub.ended_at = Subscription.STATUS_CANCELED, now, now
-                sub.save()
-                subscription_event(sub, "subscription.canceled", previous, extra={"reason": "dunning_exhausted"})
-            else:
-                sub.status = Subscription.STATUS_UNPAID
-                sub.save()
-                subscription_event(sub, "subscription.updated", previous, extra={"reason": "dunning_exhausted"})
+        _final_action_apply(sub, renewal, now=now)
     return renewal.status
+
+
+def _final_action_apply(sub: Subscription, renewal: Renewal, *, now: datetime) -> None:
+    """A renewal invoice written off: the subscription becomes ``unpaid`` (or ``canceled``, per setting)."""
+    if renewal.kind != Renewal.KIND_RENEWAL or sub.status in (Subscription.STATUS_CANCELED,
+                                                                Subscription.STATUS_UNPAID):
+        return
+    previous = subscription_data(sub)
+    if _final_action(sub.organization) == SubscriptionSettings.FINAL_CANCEL:
+        sub.status, sub.canceled_at, sub.ended_at = Subscription.STATUS_CANCELED, now, now
+        sub.save()
+        subscription_event(sub, "subscription.canceled", previous, extra={"reason": "dunning_exhausted"})
+    else:
+        sub.status = Subscription.STATUS_UNPAID
+        sub.save()
+        subscription_event(sub, "subscription.updated", previous, extra={"reason": "dunning_exhausted"})

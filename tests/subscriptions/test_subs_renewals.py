@@ -243,3 +243,22 @@ def test_upcoming_lines_are_read_only(org_acme, plan, big):
     sub.refresh_from_db()
     assert (sub.segment_start, sub.billed_amount, sub.accrued_exact) == before and _invoices(sub) == []
     assert selectors.upcoming_lines(organization=org_acme, customer_id="bob", subscription_id=sub.public_id) is None
+
+
+def test_voiding_a_past_due_invoice_forgives_the_period(org_acme, plan):
+    sub, end = _fail_then(org_acme, "fred", plan)
+    (invoice,) = _invoices(sub)
+    invoice_services.invoice_void(organization=org_acme, invoice_id=invoice.public_id, reason="goodwill")
+    runner.run_due(now=end + timedelta(days=1))
+    sub.refresh_from_db()
+    assert sub.status == "active" and sub.current_period_start == end
+    assert Renewal.objects.get(subscription=sub).status == "void"
+
+
+def test_manual_write_off_makes_the_subscription_unpaid(org_acme, plan):
+    sub, end = _fail_then(org_acme, "gina", plan)
+    (invoice,) = _invoices(sub)
+    invoice_services.invoice_mark_uncollectible(organization=org_acme, invoice_id=invoice.public_id)
+    runner.run_due(now=end + timedelta(days=1))
+    sub.refresh_from_db()
+    assert sub.status == "unpaid"
