@@ -147,13 +147,15 @@ class SubscriptionView(APIView):
         behavior = v["prorationBehavior"] or ("create_prorations" if v["prorate"] else "none")
         if not v["prorate"] and not v["prorationBehavior"]:
             behavior = "none"
+        # The plan change first: it is the part that can refuse (404/409), so a refusal writes nothing.
+        sub_services.subscription_change_plan(
+            organization=request.organization, subscription_id=sub.public_id, plan_id=v["planId"].strip(),
+            quantity=v["quantity"] if v["quantity"] > 0 else None, proration_behavior=behavior)
         sub_services.subscription_metadata_update(
             organization=request.organization, subscription_id=sub.public_id,
             default_payment_method=v["defaultPaymentMethod"], metadata=v["metadata"])
-        sub = sub_services.subscription_change_plan(
-            organization=request.organization, subscription_id=sub.public_id, plan_id=v["planId"].strip(),
-            quantity=v["quantity"] if v["quantity"] > 0 else None, proration_behavior=behavior)
-        return Response(subscription_data(sub))
+        return Response(subscription_data(selectors.subscription_get(organization=request.organization,
+                                                                     subscription_id=sub.public_id)))
 
 
 class SubscriptionCancelView(APIView):

@@ -192,7 +192,8 @@ def draft_invoice_create(sub: Subscription, draft: Draft, *, kind: str, start: d
         subscription_id=sub.public_id, period_start=start, period_end=end, lines=draft.lines, metadata=metadata)
     renewal = Renewal.objects.create(subscription=sub, kind=kind, period_start=start, period_end=end,
                                      invoice_id=invoice.public_id)
-    PendingLine.objects.filter(pk__in=[p.pk for p in draft.pending]).update(invoice_id=invoice.public_id)
+    if draft.pending:
+        PendingLine.objects.filter(pk__in=[p.pk for p in draft.pending]).update(invoice_id=invoice.public_id)
     for item_pk, watermark in draft.watermarks.items():
         SubscriptionItem.objects.filter(pk=item_pk, usage_watermark__lt=watermark).update(usage_watermark=watermark)
     return renewal

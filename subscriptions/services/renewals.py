@@ -127,7 +127,8 @@ def renewal_settle(*, renewal_pk: int, now: datetime | None = None, retry: bool 
                                                       now=now)
         except Conflict:  # paid (or voided) concurrently
             invoice = billing.invoice_of(renewal)
-    renewal = _outcome_apply(renewal_pk=renewal.pk, invoice=invoice, attempted=collection is not None, now=now)
+    renewal = _outcome_apply(renewal_pk=renewal.pk, subscription_pk=renewal.subscription_id, invoice=invoice,
+                             attempted=collection is not None, now=now)
     return renewal, invoice, collection or _no_collection(invoice)
 
 
@@ -164,10 +165,10 @@ def _subscription_outcome(sub: Subscription, renewal: Renewal, *, paid: bool, no
         subscription_event(sub, "subscription.updated", previous, extra={"invoiceId": renewal.invoice_id})
 
 
-def _outcome_apply(*, renewal_pk: int, invoice: Invoice, attempted: bool, now: datetime) -> Renewal:
+def _outcome_apply(*, renewal_pk: int, subscription_pk: int, invoice: Invoice, attempted: bool,
+                   now: datetime) -> Renewal:
     with transaction.atomic():
-        renewal = Renewal.objects.select_related("subscription").get(pk=renewal_pk)
-        sub = billing.subscription_locked(subscription_pk=renewal.subscription_id)
+        sub = billing.subscription_locked(subscription_pk=subscription_pk)  # lock order: subscription first
         renewal = Renewal.objects.select_for_update().get(pk=renewal_pk)
         # A voided invoice is forgiven by an operator: the period counts as settled.
         paid = invoice.status in (Invoice.STATUS_PAID, Invoice.STATUS_VOID)

@@ -137,11 +137,11 @@ def subscription_change_plan(*, organization: Organization, subscription_id: str
         new_plan = _active_plan(organization, plan_id, "new plan not found")
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=found.pk)
-        if sub.status == Subscription.STATUS_CANCELED and sub.ended_at is not None:
-            raise Conflict("cannot update a canceled subscription", code="subscription_canceled", param="status")
         new_quantity = quantity if quantity and quantity > 0 else sub.quantity
         if new_plan is None and new_quantity == sub.quantity:
             return sub
+        if sub.status == Subscription.STATUS_CANCELED and sub.ended_at is not None:
+            raise Conflict("cannot update a canceled subscription", code="subscription_canceled", param="status")
         previous = subscription_data(sub)
         prorate = proration_behavior != "none"
         if prorate:

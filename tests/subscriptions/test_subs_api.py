@@ -213,3 +213,14 @@ def test_test_clock_errors(api, globex_api):
                  404, "test clock not found")
     assert_error(api.post("/subscriptions", {"userId": "u", "planId": make_plan(api)["id"], "testClock": "clock_x"}),
                  404, "test clock not found")
+
+
+def test_patch_refused_writes_nothing_and_metadata_only_works_when_canceled(api):
+    sub = _sub(api, plan=make_plan(api))
+    assert_error(patch(api, f"/subscriptions/{sub['id']}", {"planId": "plan_nope", "metadata": {"x": 1}}), 404,
+                 "new plan not found")
+    assert api.get(f"/subscriptions/{sub['id']}").json()["metadata"] == {}
+    api.post(f"/subscriptions/{sub['id']}/cancel", {"atPeriodEnd": False})
+    assert patch(api, f"/subscriptions/{sub['id']}", {"metadata": {"x": 1}}).json()["metadata"] == {"x": 1}
+    assert_error(patch(api, f"/subscriptions/{sub['id']}", {"quantity": 4}), 409,
+                 "cannot update a canceled subscription")
