@@ -59,9 +59,6 @@ def test_clock_get(*, organization: Organization, clock_id: str):
     return clock
 
 
-test_clock_get.__test__ = False  # not a pytest test
-
-
 def subscription_list(*, organization: Organization, customer_id: str = "", status: str = "") -> QuerySet[Subscription]:
     qs = Subscription.objects.select_related("customer", "plan", "test_clock").filter(organization=organization)
     if customer_id:
