@@ -262,3 +262,17 @@ def test_manual_write_off_makes_the_subscription_unpaid(org_acme, plan):
     runner.run_due(now=end + timedelta(days=1))
     sub.refresh_from_db()
     assert sub.status == "unpaid"
+
+
+def test_renew_subscriptions_command(org_acme, plan, capsys):
+    from django.core.management import call_command  # noqa: PLC0415
+
+    _fund(org_acme, "alice")
+    sub = _sub(org_acme, plan)
+    until = sub.current_period_end.isoformat().replace("+00:00", "Z")
+    call_command("renew_subscriptions", "--dry-run", "--until", until)
+    assert "1 subscriptions" in capsys.readouterr().out and _invoices(sub) == []
+    call_command("renew_subscriptions", "--until", until)
+    assert "subscription:paid: 1" in capsys.readouterr().out
+    call_command("renew_subscriptions", "--until", until)
+    assert "nothing due" in capsys.readouterr().out and len(_invoices(sub)) == 1
