@@ -18,6 +18,7 @@ app.conf.beat_schedule = {
     "payments-process-payouts": {"task": "payments.tasks.payouts_process_sweep", "schedule": 60.0},
     "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep", "schedule": 5.0},
     "payments-reconcile-attempts": {"task": "payments.tasks.payment_attempts_reconcile_sweep", "schedule": 60.0},
+    "subscriptions-sweep": {"task": "subscriptions.tasks.subscriptions_sweep", "schedule": 60.0},
     "core-purge-idempotency-records": {"task": "billing_project.core.tasks.idempotency_records_purge",
                                        "schedule": 3600.0},
 }

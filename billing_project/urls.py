@@ -12,6 +12,7 @@ billing = [
     path("", include("payments.api.urls")),
     path("", include("subscriptions.api.urls")),
     path("", include("billing_project.portal.urls")),
+    path("", include("billing_project.portal.api")),
 ]
 
 urlpatterns = [

@@ -340,6 +340,9 @@ class Invoice(models.Model):
             models.Index(fields=["organization", "customer", "-id"], name="invoicing_invoice_customer"),
             models.Index(fields=["organization", "status", "-id"], name="invoicing_invoice_status"),
             models.Index(fields=["due_date"], condition=Q(status="open"), name="invoicing_invoice_open_due"),
+            # GET /invoices?subscriptionId= (a plain string: invoicing never imports subscriptions)
+            models.Index(fields=["organization", "subscription_id", "-id"], condition=~Q(subscription_id=""),
+                         name="invoicing_invoice_subscription"),
         ]
 
     def __str__(self) -> str:

@@ -1,10 +1,9 @@
-from rest_framework.routers import SimpleRouter
-
-from subscriptions.api import schedules
-
-router = SimpleRouter(trailing_slash=False)
+from subscriptions.api import clocks, items, plans, schedules, subscriptions
 
 urlpatterns = [
-    *router.urls,
+    *plans.urlpatterns,
+    *subscriptions.urlpatterns,
+    *items.urlpatterns,
+    *clocks.urlpatterns,
     *schedules.urlpatterns,
 ]

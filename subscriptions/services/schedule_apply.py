@@ -11,6 +11,9 @@ Mapping of a phase (as sent) to the services:
 - later phases → ``subscription_change_plan(plan_id=planId, proration_behavior=prorationBehavior)``.
 - end with ``endBehavior: cancel`` → ``subscription_cancel(at_period_end=False)`` at the last phase's end.
 - a plan exists when ``plan_find`` finds it; a price when it names a plan or a live pricing rule.
+- the runner holds the schedule's transaction: an invoice a change produces (``always_invoice``, the final
+  invoice of a cancel) is settled — finalized and collected, possibly charging a card — after that
+  transaction commits (``settle_after_commit``), never inside it.
 """
 
 from __future__ import annotations
@@ -58,10 +61,10 @@ class SubscriptionServicesApplier:
 
         subscription_services.subscription_change_plan(
             organization=organization, subscription_id=subscription_id, plan_id=phase.plan_id,
-            proration_behavior=phase.proration_behavior, now=now)
+            proration_behavior=phase.proration_behavior, now=now, settle_after_commit=True)
 
     def subscription_end(self, *, organization: Organization, subscription_id: str, now: datetime) -> None:
         from subscriptions.services import subscriptions as subscription_services
 
         subscription_services.subscription_cancel(organization=organization, subscription_id=subscription_id,
-                                                  at_period_end=False, now=now)
+                                                  at_period_end=False, now=now, settle_after_commit=True)

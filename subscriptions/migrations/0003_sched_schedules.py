@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0004_customer'),
+        ('subscriptions', '0002_subs_test_clocks'),
     ]
 
     operations = [

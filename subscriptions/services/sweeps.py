@@ -1,0 +1,54 @@
+"""What the subscriptions sweeper finds due, and how it claims it (the pattern of ``ledger.services.sweeps``:
+``FOR UPDATE SKIP LOCKED`` plus a claimed-until stamp; the per-item services re-check under their locks).
+
+Due subscriptions: a period that is over (active/trialing, or any status with a pending at-period-end
+cancel), a trial that ended or ends within 3 days (``trial_will_end`` not sent). Due renewals: past-due
+ones whose retry time came, or whose invoice was paid another way."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from invoicing.models import Invoice
+from subscriptions.models import Renewal, Subscription
+
+CLAIM_SECONDS = 600
+
+
+def subscriptions_due_queryset(now: datetime, clock=None) -> QuerySet[Subscription]:
+    """Due in real time (``clock`` None: subscriptions on no test clock) or in ``clock``'s time."""
+    renew = Q(current_period_end__lte=now) & (
+        Q(status__in=[Subscription.STATUS_ACTIVE, Subscription.STATUS_TRIALING]) | Q(cancel_at_period_end=True))
+    trial = Q(status=Subscription.STATUS_TRIALING) & (
+        Q(trial_end__lte=now) | Q(trial_will_end_sent=False, trial_end__lte=now + timedelta(days=3)))
+    return Subscription.objects.exclude(status=Subscription.STATUS_CANCELED).filter(renew | trial, test_clock=clock)
+
+
+def renewals_due_queryset(now: datetime, clock=None) -> QuerySet[Renewal]:
+    paid = Invoice.objects.filter(public_id=OuterRef("invoice_id"), status=Invoice.STATUS_PAID)
+    return (Renewal.objects.filter(status=Renewal.STATUS_PAST_DUE, subscription__test_clock=clock)
+            .filter(Q(next_retry_at__lte=now) | Exists(paid)))
+
+
+def _claim(queryset: QuerySet, *, order: str, now: datetime, limit: int) -> list[int]:
+    with transaction.atomic():
+        pks = list(queryset.filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
+                   .order_by(order).select_for_update(of=("self",), skip_locked=True)
+                   .values_list("pk", flat=True)[:limit])
+        if pks:
+            queryset.model.objects.filter(pk__in=pks).update(sweep_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+    return pks
+
+
+def subscriptions_claim(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    now = now or timezone.now()
+    return _claim(subscriptions_due_queryset(now), order="current_period_end", now=now, limit=limit)
+
+
+def renewals_claim(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    now = now or timezone.now()
+    return _claim(renewals_due_queryset(now), order="next_retry_at", now=now, limit=limit)
