@@ -6,8 +6,6 @@ gets zeros and empty lists."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -19,6 +17,7 @@ from billing_project.core.times import rfc3339
 from invoicing.models import Invoice
 from ledger.models import Account
 from payments.models import PaymentMethod
+from payments.services.methods import payment_method_data
 from subscriptions.models import Subscription
 
 CUSTOMER = [OpenApiParameter("customerId", str, required=True)]
@@ -36,19 +35,6 @@ def _payment_methods(organization, customer_id: str):
     return (PaymentMethod.objects.select_related("customer")
             .filter(organization=organization, customer__customer_id=customer_id, detached_at__isnull=True)
             .order_by("-created_at", "-id"))
-
-
-def payment_method_data(pm: PaymentMethod) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": pm.public_id, "customerId": pm.customer.customer_id, "type": pm.type,
-                            "isDefault": pm.is_default, "created": rfc3339(pm.created_at)}
-    if pm.name:
-        data["name"] = pm.name
-    if pm.card_last4 or pm.card_brand:
-        data["card"] = {"brand": pm.card_brand, "last4": pm.card_last4, "expMonth": pm.card_exp_month or 0,
-                        "expYear": pm.card_exp_year or 0}
-    if pm.bank_account:
-        data["bankAccount"] = pm.bank_account
-    return data
 
 
 class PortalBalanceOut(serializers.Serializer):

@@ -49,7 +49,7 @@ class CaptureIn(serializers.Serializer):
                                          help_text="≤ 0 or absent: everything capturable")
 
 
-class CancelIn(serializers.Serializer):
+class PaymentIntentCancelIn(serializers.Serializer):
     cancellationReason = _text(1000, help_text="free text")
 
 
@@ -145,10 +145,10 @@ class PaymentIntentCaptureView(_ProcessorAction):
 
 
 class PaymentIntentCancelView(_ProcessorAction):
-    @extend_schema(request=CancelIn, responses={200: PaymentIntentOut},
+    @extend_schema(request=PaymentIntentCancelIn, responses={200: PaymentIntentOut},
                    summary="Cancel (an authorization is released at the processor)")
     def post(self, request, intent_id: str):
-        v = self._input(request, intent_id, CancelIn)
+        v = self._input(request, intent_id, PaymentIntentCancelIn)
         intent = intent_services.payment_intent_cancel(organization=request.organization, intent_id=intent_id,
                                                        reason=v["cancellationReason"])
         return Response(_render(intent))

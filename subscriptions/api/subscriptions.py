@@ -60,7 +60,7 @@ class SubscriptionPatchIn(serializers.Serializer):
     metadata = StrictDictField(required=False, default=None)
 
 
-class CancelIn(serializers.Serializer):
+class SubscriptionCancelIn(serializers.Serializer):
     atPeriodEnd = StrictBooleanField(required=False, default=False)
 
 
@@ -161,12 +161,13 @@ class SubscriptionView(APIView):
 class SubscriptionCancelView(APIView):
     request_transaction = False  # an immediate cancel collects its final invoice
 
-    @extend_schema(request=CancelIn, responses=SubscriptionOut,
+    @extend_schema(request=SubscriptionCancelIn, responses=SubscriptionOut,
                    summary="Cancel now (final invoice of the used part) or at period end (no body = at period end)")
     def post(self, request, subscription_id: str):
         selectors.subscription_get(organization=request.organization, subscription_id=subscription_id)
         raw = optional_body(request)
-        at_period_end = validated(CancelIn, raw)["atPeriodEnd"] if request.body and request.data is not None else True
+        sent = request.body and request.data is not None
+        at_period_end = validated(SubscriptionCancelIn, raw)["atPeriodEnd"] if sent else True
         sub = sub_services.subscription_cancel(organization=request.organization, subscription_id=subscription_id,
                                                at_period_end=at_period_end, actor=api_actor(request))
         return Response(subscription_data(sub))
