@@ -57,6 +57,7 @@ class Refund(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     actor = models.CharField(max_length=255, blank=True, default="", help_text="staff user (admin refunds)")
     completed_at = models.DateTimeField(null=True, blank=True)
+    sweep_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -404,9 +404,15 @@ def refund_reconcile(*, refund_pk: int, now: datetime | None = None) -> Refund:
     return refund_apply(refund_pk=refund.pk, result=result, now=now)[0]
 
 
-def refunds_pending_due(*, older_than: timedelta = timedelta(minutes=2), now: datetime | None = None) -> list[int]:
-    """Ids of refunds pending longer than ``older_than`` (their request died or timed out): the sweeper
-    reconciles each."""
-    cutoff = (now or timezone.now()) - older_than
-    return list(Refund.objects.filter(status=Refund.STATUS_PENDING, created_at__lt=cutoff)
-                .order_by("pk").values_list("pk", flat=True)[:500])
+def refunds_pending_claim(*, limit: int = 500, older_than: timedelta = timedelta(minutes=2),
+                          claim_for: timedelta = timedelta(minutes=5), now: datetime | None = None) -> list[int]:
+    """Claim refunds pending longer than ``older_than`` (their request died or timed out) for the sweeper:
+    ``FOR UPDATE SKIP LOCKED`` plus a claimed-until stamp, so overlapping sweeps do not enqueue one twice while
+    its task is queued. Returns their ids; ``refund_reconcile`` re-checks each under lock."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(Refund.objects.select_for_update(skip_locked=True)
+                   .filter(status=Refund.STATUS_PENDING, created_at__lt=now - older_than)
+                   .exclude(sweep_claimed_until__gt=now).order_by("pk").values_list("pk", flat=True)[:limit])
+        Refund.objects.filter(pk__in=ids).update(sweep_claimed_until=now + claim_for)
+    return ids
