@@ -2,11 +2,12 @@
 records what a refund gave back through these functions (STYLE §3: payments → invoicing).
 
 Invariants
-- ``amount_refunded`` only grows, by refunds that succeeded, and never passes ``amount_paid`` (a check
-  constraint); the invoice stays ``paid``.
-- What may still be refunded is ``amount_paid − amount_refunded − Σ credit notes issued on the paid invoice``
-  (a note on a paid invoice already gave that much back), less refunds still in flight (the caller counts
-  those); read under the invoice row lock.
+- ``amount_refunded`` only grows, by refunds that succeeded; ``refunds_pending`` holds refunds in flight;
+  together they never pass ``amount_paid`` (a check constraint). The invoice stays ``paid``.
+- What may still be refunded is ``amount_paid − amount_refunded − refunds_pending − Σ credit notes issued on
+  the paid invoice`` (a note on a paid invoice already gave that much back); credit notes in turn count
+  ``amount_refunded + refunds_pending`` (``credit_notes.credit_note_create``). Both read under the invoice
+  row lock.
 - Lock order: the invoice row first, then the payments rows (intent, refunds), then the ledger.
 """
 
@@ -41,14 +42,26 @@ def invoice_credit_notes_paid_total(invoice: Invoice) -> int:
 
 
 def invoice_refundable_locked(invoice: Invoice) -> int:
-    """What refunds may still give back (before in-flight refunds), the invoice row locked by the caller."""
-    return max(0, invoice.amount_paid - invoice.amount_refunded - invoice_credit_notes_paid_total(invoice))
+    """What refunds may still give back, the invoice row locked by the caller: paid, less refunded, less
+    refunds in flight, less credit notes issued on the paid invoice."""
+    return max(0, invoice.amount_paid - invoice.amount_refunded - invoice.refunds_pending
+               - invoice_credit_notes_paid_total(invoice))
 
 
-def invoice_refund_record_locked(invoice: Invoice, *, amount: int, refund_id: str) -> None:
-    """A refund of ``amount`` succeeded: ``amount_refunded`` grows; emits ``invoice.updated`` (the invoice row
-    locked by the caller, inside its transaction)."""
+def invoice_refund_reserve_locked(invoice: Invoice, *, amount: int) -> None:
+    """A refund of ``amount`` is in flight: reserve it (``refunds_pending``) so every cap — refunds and credit
+    notes — counts it until it settles. The invoice row locked by the caller."""
+    invoice.refunds_pending += amount
+    invoice.save(update_fields=["refunds_pending", "updated_at"])
+
+
+def invoice_refund_settle_locked(invoice: Invoice, *, amount: int, refund_id: str, succeeded: bool) -> None:
+    """A reserved refund settled: the reservation goes; if it succeeded ``amount_refunded`` grows and
+    ``invoice.updated`` is emitted. The invoice row locked by the caller, inside its transaction."""
     previous = {"amountRefunded": invoice.amount_refunded}
-    invoice.amount_refunded += amount
-    invoice.save(update_fields=["amount_refunded", "updated_at"])
-    invoice_event_publish(invoice, "invoice.updated", previous, extra={"refundId": refund_id})
+    invoice.refunds_pending -= amount
+    if succeeded:
+        invoice.amount_refunded += amount
+    invoice.save(update_fields=["refunds_pending", "amount_refunded", "updated_at"])
+    if succeeded:
+        invoice_event_publish(invoice, "invoice.updated", previous, extra={"refundId": refund_id})

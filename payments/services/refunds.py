@@ -150,11 +150,6 @@ def intent_refundable_locked(intent: PaymentIntent) -> int:
     return max(0, intent.amount_received - intent.amount_refunded - pending - disputed)
 
 
-def _invoice_refundable_locked(invoice: Invoice) -> int:
-    pending = _sum(Refund.objects.filter(invoice=invoice, status=Refund.STATUS_PENDING), "amount")
-    return max(0, invoice_refunds.invoice_refundable_locked(invoice) - pending)
-
-
 def _exceeds(amount: int, *, left: int, paid: int, what: str) -> ValidationError:
     if left == paid:
         return ValidationError(f"refund amount {amount} exceeds {what} amount {paid}", param="amount",
@@ -192,7 +187,7 @@ def _plan_invoice(invoice: Invoice, intent: PaymentIntent | None, requested: int
         card_left = min(invoice.provider_paid - _sum(live, "card_amount"), intent_refundable_locked(intent))
     balance_left = invoice.balance_applied + invoice.deposits_applied - _sum(live, "balance_amount")
     grant_left = invoice.credit_applied - _sum(live, "credit_amount")
-    left = max(0, min(_invoice_refundable_locked(invoice),
+    left = max(0, min(invoice_refunds.invoice_refundable_locked(invoice),
                       max(0, card_left) + max(0, balance_left) + max(0, grant_left)))
     amount = requested if requested > 0 else (left or invoice.amount_paid)
     if amount > left or left == 0:
@@ -212,7 +207,7 @@ def _plan_invoice(invoice: Invoice, intent: PaymentIntent | None, requested: int
 def _plan_intent(intent: PaymentIntent, invoice: Invoice | None, requested: int) -> _Plan:
     left = intent_refundable_locked(intent)
     if invoice is not None:
-        left = min(left, _invoice_refundable_locked(invoice))
+        left = min(left, invoice_refunds.invoice_refundable_locked(invoice))
     amount = requested if requested > 0 else (left or intent.amount_received)
     if amount > left or left == 0:
         raise _exceeds(amount, left=left, paid=intent.amount_received, what="received")
@@ -244,6 +239,8 @@ def _begin(*, organization: Organization, customer: Customer, intent: PaymentInt
             currency=intent.currency if by_intent else invoice.currency, card_amount=plan.card,
             balance_amount=plan.balance, credit_amount=plan.credit, grant_returns=plan.grants, reason=reason,
             processor=processor_for(organization).name if plan.card else "", metadata=metadata, actor=actor)
+        if invoice is not None:
+            invoice_refunds.invoice_refund_reserve_locked(invoice, amount=refund.amount)
         refund_event(refund, "created")
         if actor:
             core_services.audit_record(organization=organization, actor=actor, action="refund", object_type="refund",
@@ -324,7 +321,6 @@ def _succeed(refund: Refund, intent: PaymentIntent | None, invoice: Invoice | No
         _intent_refunded(intent, refund)
     if invoice is not None:
         _credit_back(refund, invoice, accounts, now)
-        invoice_refunds.invoice_refund_record_locked(invoice, amount=refund.amount, refund_id=refund.public_id)
     refund.status = Refund.STATUS_SUCCEEDED
     refund.provider_ref = result.processor_ref or refund.provider_ref
 
@@ -351,6 +347,9 @@ def refund_apply(*, refund_pk: int, result: ProcessorResult | None, accounts: Re
             refund.status = Refund.STATUS_FAILED
             refund.failure_reason = (result.message or result.decline_code or "refused") if result is not None \
                 else "the processor has no record of this refund"
+        if invoice is not None:
+            invoice_refunds.invoice_refund_settle_locked(invoice, amount=refund.amount, refund_id=refund.public_id,
+                                                         succeeded=refund.status == Refund.STATUS_SUCCEEDED)
         refund.completed_at = now
         refund.save()
         refund_event(refund, "succeeded" if refund.status == Refund.STATUS_SUCCEEDED else "failed",

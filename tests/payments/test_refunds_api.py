@@ -283,3 +283,14 @@ def test_admin_action_refund_is_audited(org_acme):
     log = AuditLog.objects.get(action="refund")
     assert (log.actor, log.object_id, log.reason, log.data["amount"]) == ("staff@acme", refund.public_id,
                                                                           "goodwill", 800)
+
+
+def test_refunds_count_against_credit_notes(api, org_acme):
+    invoice = _open_invoice(api, 1000)
+    ledger_services.deposit_create(organization=org_acme, user=CUSTOMER, amount=1000, currency="usd")
+    _pay(api, invoice["id"])
+    _refund(api, invoiceId=invoice["id"], amount=600)
+    assert_error(api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 401}), 409,
+                 contains="credit notes would exceed the invoice total: 400 of 1000")
+    assert api.post("/credit-notes", {"invoiceId": invoice["id"], "amount": 400}).status_code == 201
+    assert_error(api.post("/refunds", {"invoiceId": invoice["id"]}), 400, contains="exceeds")

@@ -156,3 +156,28 @@ def test_a_crash_between_call_and_apply_is_applied_once(org_acme):
     assert PaymentIntent.objects.get(pk=intent.pk).amount_refunded == 500
     assert BalanceTransaction.objects.filter(type="payment_refund").count() == 1
     assert ledger_selectors.ledger_audit().ok
+
+
+@pytest.mark.django_db
+def test_an_invoice_refund_in_flight_is_reserved_on_the_invoice(api, org_acme):
+    response = api.post("/invoices", {"userId": CUSTOMER, "lineItems": [{"description": "Pro", "amount": 500}]})
+    invoice_id = response.json()["id"]
+    api.post(f"/invoices/{invoice_id}/finalize")
+    ledger_services.deposit_create(organization=org_acme, user=CUSTOMER, amount=500, currency="usd")
+    assert api.post(f"/invoices/{invoice_id}/pay").json()["collection"]["success"]
+    card = succeeded_intent(org_acme, 500)
+    PaymentIntent.objects.filter(pk=card.pk).update(purpose=PaymentIntent.PURPOSE_INVOICE, invoice_id=invoice_id)
+    Invoice.objects.filter(public_id=invoice_id).update(deposits_applied=0, provider_paid=500)
+    with processor_override(UnreachableProcessor()):
+        body = api.post("/refunds", {"invoiceId": invoice_id}).json()
+    assert (body["status"], body["cardAmount"]) == ("pending", 500)
+    invoice = Invoice.objects.get(public_id=invoice_id)
+    assert (invoice.refunds_pending, invoice.amount_refunded) == (500, 0)
+    assert api.post("/credit-notes", {"invoiceId": invoice_id, "amount": 1}).status_code == 409
+    assert svc.refund_reconcile(refund_pk=Refund.objects.get().pk).status == "failed"
+    invoice.refresh_from_db()
+    assert (invoice.refunds_pending, invoice.amount_refunded) == (0, 0)
+    assert api.post("/refunds", {"invoiceId": invoice_id}).json()["status"] == "succeeded"
+    invoice.refresh_from_db()
+    assert (invoice.refunds_pending, invoice.amount_refunded) == (0, 500)
+    assert PaymentIntent.objects.get(pk=card.pk).amount_refunded == 500
