@@ -15,12 +15,14 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction
 from payments import tasks_refunds
-from payments.models import PaymentIntent, Refund, SandboxOperation
+from payments.models import Dispute, PaymentIntent, Refund, SandboxOperation
 from payments.processors import base
 from payments.processors.base import ProcessorError, ProcessorResult
 from payments.processors.registry import processor_override
 from payments.processors.sandbox import SandboxProcessor
+from payments.services import disputes as dispute_services
 from payments.services import refunds as svc
+from tests.payments.test_disputes_api import disputed_intent
 from tests.payments.test_refunds_api import succeeded_intent
 from tests.threads import run_threads
 from webhooks.models import BillingEvent
@@ -181,3 +183,18 @@ def test_an_invoice_refund_in_flight_is_reserved_on_the_invoice(api, org_acme):
     invoice.refresh_from_db()
     assert (invoice.refunds_pending, invoice.amount_refunded) == (0, 500)
     assert PaymentIntent.objects.get(pk=card.pk).amount_refunded == 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_closes_of_a_dispute_close_it_once(org_acme):
+    dispute = Dispute.objects.get(payment_intent=disputed_intent(org_acme, 900))
+    outcomes = run_threads(8, lambda i: dispute_services.dispute_close(
+        organization=org_acme, dispute_id=dispute.public_id, outcome="won" if i % 2 else "lost"),
+        catch=(ApplicationError,))
+    dispute.refresh_from_db()
+    winners = [o for o in outcomes if isinstance(o, Dispute) and o.status == dispute.status]
+    refused = [o for o in outcomes if isinstance(o, ApplicationError)]
+    assert len(winners) == 4 and len(refused) == 4 and all(e.status == 409 for e in refused)
+    assert BalanceTransaction.objects.filter(type__in=("dispute_release", "dispute_loss")).count() == 1
+    assert BillingEvent.objects.filter(type="dispute.closed", object_id=dispute.public_id).count() == 1
+    assert ledger_selectors.ledger_audit().ok
