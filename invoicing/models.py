@@ -297,6 +297,10 @@ class Invoice(models.Model):
     provider_paid = models.BigIntegerField(default=0, help_text="paid through a payment method")
     amount_paid = models.BigIntegerField(
         default=0, help_text="everything collected: credit + balance + deposits + payment method")
+    amount_refunded = models.BigIntegerField(
+        default=0, help_text="given back by refunds (payments.services.refunds); the invoice stays paid")
+    refunds_pending = models.BigIntegerField(
+        default=0, help_text="reserved by refunds in flight (counted by every cap until they settle)")
     previous_balance = models.BigIntegerField(
         default=0, help_text="a negative customer balance collected on this invoice at finalization")
     credit_notes_amount = models.BigIntegerField(default=0, help_text="issued credit notes while open")
@@ -335,6 +339,9 @@ class Invoice(models.Model):
                 condition=Q(amount_paid=F("credit_applied") + F("balance_applied") + F("deposits_applied")
                             + F("provider_paid")),
                 name="invoicing_invoice_paid_breakdown"),
+            models.CheckConstraint(condition=Q(amount_refunded__gte=0, refunds_pending__gte=0,
+                                               amount_paid__gte=F("amount_refunded") + F("refunds_pending")),
+                                   name="invoicing_invoice_refunded_range"),
         ]
         indexes = [
             models.Index(fields=["organization", "customer", "-id"], name="invoicing_invoice_customer"),

@@ -178,13 +178,19 @@ class BalanceTransaction(models.Model):
     TYPE_PAYMENT_AUTH_RELEASE = "payment_auth_release"
     TYPE_PAYMENT_CAPTURE = "payment_capture"
     TYPE_PROCESSOR_FEE = "processor_fee"
+    TYPE_PAYMENT_REFUND = "payment_refund"
+    TYPE_DISPUTE_HOLD = "dispute_hold"
+    TYPE_DISPUTE_RELEASE = "dispute_release"
+    TYPE_DISPUTE_LOSS = "dispute_loss"
     TYPE_CHOICES = [(t, t) for t in (TYPE_DEPOSIT, TYPE_WITHDRAW, TYPE_TRANSFER, TYPE_HOLD, TYPE_HOLD_REMOVED,
                                      TYPE_EXPIRE, TYPE_CREDIT_GRANT, TYPE_CREDIT_BURN, TYPE_CREDIT_VOID,
                                      TYPE_CREDIT_EXPIRE, TYPE_INVOICE_FINALIZE, TYPE_INVOICE_PAYMENT,
                                      TYPE_INVOICE_VOID, TYPE_INVOICE_WRITE_OFF, TYPE_CREDIT_NOTE,
                                      TYPE_CREDIT_NOTE_VOID, TYPE_BALANCE_ADJUSTMENT, TYPE_CREDIT_BURN_REVERSAL,
                                      TYPE_PAYMENT_AUTHORIZATION,
-                                     TYPE_PAYMENT_AUTH_RELEASE, TYPE_PAYMENT_CAPTURE, TYPE_PROCESSOR_FEE)]
+                                     TYPE_PAYMENT_AUTH_RELEASE, TYPE_PAYMENT_CAPTURE, TYPE_PROCESSOR_FEE,
+                                     TYPE_PAYMENT_REFUND, TYPE_DISPUTE_HOLD, TYPE_DISPUTE_RELEASE,
+                                     TYPE_DISPUTE_LOSS)]
 
     public_id = models.CharField(max_length=40, unique=True, default=_txn_id, editable=False)
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")

@@ -1,3 +1,3 @@
 """Payments back office (STYLE §9): one module per area, imported here so Django's autodiscovery finds them."""
 
-from payments import admin_bank_transfers, admin_intents, admin_methods  # noqa: F401
+from payments import admin_bank_transfers, admin_intents, admin_methods, admin_refunds  # noqa: F401

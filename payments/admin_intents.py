@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from billing_project.core.admin import ReadOnlyAdmin, TextInputFilter
+from payments.admin_refunds import refund_remaining
 from payments.models import PaymentAttempt, PaymentIntent, SandboxOperation
 
 
@@ -39,6 +40,7 @@ class PaymentIntentAdmin(ReadOnlyAdmin):
     search_fields = ("public_id", "invoice_id", "provider_ref")
     list_select_related = ("organization", "customer")
     inlines = (PaymentAttemptInline,)
+    actions = (refund_remaining,)
 
 
 @admin.register(PaymentAttempt)

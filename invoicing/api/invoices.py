@@ -139,6 +139,8 @@ class InvoiceOut(serializers.Serializer):
         help_text="max(0, subtotal − discount + tax − amountPaid − creditNotesAmount)")
     amountPaid = serializers.IntegerField(
         help_text="everything collected: creditApplied + customerBalanceApplied + depositsApplied + providerPaid")
+    amountRefunded = serializers.IntegerField(
+        help_text="given back by refunds (POST /refunds); a refunded invoice stays paid")
     currency = serializers.CharField()
     status = serializers.ChoiceField(choices=["draft", "open", "paid", "void", "uncollectible"])
     paymentMethod = serializers.CharField()

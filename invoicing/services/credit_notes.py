@@ -310,7 +310,9 @@ def credit_note_create(*, organization: Organization, invoice_id: str, amount: i
         if invoice.status not in _ISSUABLE:
             raise _not_issuable(invoice.status)
         invoice_services.collection_pending_guard(invoice)
-        available = invoice.total - credit_note_selectors.credit_notes_total(invoice)
+        # Refunds of a paid invoice (settled or in flight) gave that money back already.
+        available = (invoice.total - credit_note_selectors.credit_notes_total(invoice) - invoice.amount_refunded
+                     - invoice.refunds_pending)
         if total > available:
             raise _exceeds(available, invoice)
         note = CreditNote(organization=organization, invoice=invoice, customer=customer, amount=total,

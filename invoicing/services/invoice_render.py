@@ -87,6 +87,7 @@ def invoice_data(invoice: Invoice) -> dict[str, Any]:
         "creditNotesAmount": invoice.credit_notes_amount,
         "amountDue": invoice.amount_due,
         "amountPaid": invoice.amount_paid,
+        "amountRefunded": invoice.amount_refunded,
         "currency": invoice.currency,
         "status": invoice.status,
         "paymentMethod": invoice.payment_method,

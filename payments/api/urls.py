@@ -1,6 +1,16 @@
 from rest_framework.routers import SimpleRouter
 
-from payments.api import bank_transfers, customers, intents, invoice_pay, methods, payouts, setup_intents
+from payments.api import (
+    bank_transfers,
+    customers,
+    disputes,
+    intents,
+    invoice_pay,
+    methods,
+    payouts,
+    refunds,
+    setup_intents,
+)
 
 router = SimpleRouter(trailing_slash=False)
 
@@ -12,5 +22,7 @@ urlpatterns = [
     *payouts.urlpatterns,
     *intents.urlpatterns,
     *invoice_pay.urlpatterns,
+    *refunds.urlpatterns,
+    *disputes.urlpatterns,
     *router.urls,
 ]

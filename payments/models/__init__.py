@@ -5,8 +5,10 @@ from payments.models.bank_transfers import (  # noqa: F401
     InboundBankTransfer,
     UnmatchedBankTransfer,
 )
+from payments.models.disputes import Dispute  # noqa: F401
 from payments.models.intents import PaymentAttempt, PaymentIntent  # noqa: F401
 from payments.models.methods import PaymentMethod  # noqa: F401
 from payments.models.payouts import Payout  # noqa: F401
+from payments.models.refunds import Refund  # noqa: F401
 from payments.models.sandbox import SandboxOperation  # noqa: F401
 from payments.models.setup_intents import SetupIntent  # noqa: F401

@@ -5,8 +5,8 @@ Identities, recomputed from the entries:
   postings its ``fee``, and its authorization memo (``payment_auth`` − ``payment_auth_release``) its
   ``amount_capturable`` while ``requires_capture`` (0 otherwise);
 - per (organization, currency): the ``processor_clearing`` account holds Σ (amount_received − fee) of the
-  intents, less the payouts that left for the bank (``transit_transaction_id`` set) — what the processor
-  owes us. Refunds and disputes that move clearing extend this sum;
+  intents, less the payouts that left for the bank (``transit_transaction_id`` set), the card refunds
+  (intents' ``amount_refunded``) and the disputes holding or having lost funds — what the processor owes us;
 - no ``processor_clearing`` postings other than these.
 """
 
@@ -39,6 +39,10 @@ WITH moves AS (
     SELECT organization_id, currency, amount_received - fee AS amount FROM payments_paymentintent
     UNION ALL
     SELECT organization_id, currency, -amount FROM payments_payout WHERE transit_transaction_id <> ''
+    UNION ALL
+    SELECT organization_id, currency, -amount_refunded FROM payments_paymentintent
+    UNION ALL
+    SELECT organization_id, currency, -amount FROM payments_dispute WHERE funds IN ('held', 'lost')
 ), owed AS (
     SELECT organization_id, currency, SUM(amount) AS owed FROM moves GROUP BY organization_id, currency
 ), posted AS (

@@ -56,7 +56,7 @@ ERROR_DESCRIPTIONS = {
     "401": "No or an unknown API key.",
     "404": "An id (in the path or the body) that names nothing in your organization.",
     "402": "Insufficient available balance: the wallet cannot cover the amount (`param` is `amount`); or the "
-           "payment processor declined the card (`card declined: …`).",
+           "payment processor declined the card (`card declined: …`) or the refund (`refund failed: …`).",
     "409": "A conflict: the object's state forbids the action, a duplicate, or an `Idempotency-Key` reused "
            "with a different body.",
 }
@@ -64,7 +64,7 @@ ERROR_DESCRIPTIONS = {
 _PAYMENT_REQUIRED = {("post", "/holds"), ("post", "/holds/{id}/capture"), ("post", "/usage"), ("post", "/refund"),
                      ("post", "/invoices/{invoice_id}/pay"), ("post", "/customer-balance/adjustments"),
                      ("post", "/payment-intents/{intent_id}/confirm"), ("post", "/payment-intents/{intent_id}/capture"),
-                     ("post", "/payment-intents/{intent_id}/cancel")}
+                     ("post", "/payment-intents/{intent_id}/cancel"), ("post", "/refunds")}
 _WRITES = {"post", "put", "patch", "delete"}
 _SEGMENT = re.compile(r"/billing/([^/{]+)")
 
