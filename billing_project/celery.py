@@ -9,7 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
 app = Celery("tally")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.conf.include = ["payments.tasks_refunds"]  # a second task module of payments (autodiscovery finds tasks.py)
 
 app.conf.beat_schedule = {
     "ledger-expire-balances": {"task": "ledger.tasks.balances_expire_sweep", "schedule": 60.0},
@@ -20,7 +19,7 @@ app.conf.beat_schedule = {
     "webhooks-sweep": {"task": "webhooks.tasks.webhooks_sweep", "schedule": 5.0},
     "payments-reconcile-attempts": {"task": "payments.tasks.payment_attempts_reconcile_sweep", "schedule": 60.0},
     "subscriptions-sweep": {"task": "subscriptions.tasks.subscriptions_sweep", "schedule": 60.0},
-    "payments-reconcile-refunds": {"task": "payments.tasks_refunds.refunds_reconcile_sweep", "schedule": 60.0},
+    "payments-reconcile-refunds": {"task": "payments.tasks.refunds_reconcile_sweep", "schedule": 60.0},
     "core-purge-idempotency-records": {"task": "billing_project.core.tasks.idempotency_records_purge",
                                        "schedule": 3600.0},
 }

@@ -2,7 +2,9 @@
 one service that re-checks state under lock, so overlapping beats and duplicate deliveries are harmless.
 - payouts: pending payouts are moved on (funds checked under the clearing account's lock);
 - processor attempts left pending (a crash between call and apply) are reconciled by asking the processor
-  with the same idempotency key (``payments.services.reconcile``) — never a new charge."""
+  with the same idempotency key (``payments.services.reconcile``) — never a new charge;
+- refunds left pending by an unknown processor outcome are settled the same way, with the refund's own key
+  (``payments.services.refunds.refund_reconcile``)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from celery import shared_task
 
 from payments.services import payouts as payout_services
 from payments.services import reconcile
+from payments.services import refunds as refund_services
 
 ITEM_TASK = {"acks_late": True, "time_limit": 60, "soft_time_limit": 50, "autoretry_for": (OSError,),
              "retry_backoff": True, "retry_jitter": True, "max_retries": 5}
@@ -40,3 +43,16 @@ def payment_attempts_reconcile_sweep() -> int:
 @shared_task(**ITEM_TASK)
 def payment_attempt_reconcile(attempt_pk: int) -> str:
     return reconcile.attempt_reconcile(attempt_pk=attempt_pk)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def refunds_reconcile_sweep() -> int:
+    ids = refund_services.refunds_pending_claim(limit=500)
+    for refund_pk in ids:
+        refund_reconcile.delay(refund_pk)
+    return len(ids)
+
+
+@shared_task(**ITEM_TASK)
+def refund_reconcile(refund_pk: int) -> str:
+    return refund_services.refund_reconcile(refund_pk=refund_pk).status

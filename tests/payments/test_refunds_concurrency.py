@@ -14,7 +14,7 @@ from invoicing.models import Invoice
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from ledger.models import BalanceTransaction
-from payments import tasks_refunds
+from payments import tasks as tasks_refunds
 from payments.models import Dispute, PaymentIntent, Refund, SandboxOperation
 from payments.processors import base
 from payments.processors.base import ProcessorError, ProcessorResult
