@@ -4,7 +4,8 @@
   class implementing ``base.Processor``); the built-in ``sandbox`` is always registered.
 - The choice, first match wins: the organization's own row (``payments.models.OrganizationPaymentSettings``,
   edited in the admin, validated against the registered names), then ``settings.PAYMENTS_PROCESSOR`` (a
-  registered name, or a dotted path — registered under its class's ``name``), then the sandbox.
+  registered name, or a dotted path — registered under its class's ``name``), then the sandbox. A setting
+  naming nothing registered is an error (system check ``payments.E001``), never a silent fallback.
 - A call about something already sent to a processor (a capture, a retrieve, a refund of a captured charge) goes
   to the processor that holds it (``processor_named``), so switching an organization's processor never
   strands a pending attempt.
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from billing_project.core.models import Organization
@@ -39,7 +41,26 @@ def _setting_path(value: str) -> tuple[str, str] | None:
     """``settings.PAYMENTS_PROCESSOR`` when it is a dotted path: (its class's ``name``, the path)."""
     if "." not in value:
         return None
-    return getattr(import_string(value), "name", "") or value, value
+    try:
+        return getattr(import_string(value), "name", "") or value, value
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"PAYMENTS_PROCESSOR {value!r} cannot be imported: {exc}") from exc
+
+
+def processors_check() -> list[str]:
+    """Configuration errors of the processor settings (for the system check): every registered path imports,
+    ``PAYMENTS_PROCESSOR`` names a registered processor."""
+    errors = []
+    try:
+        for name, path in processors_available().items():
+            try:
+                import_string(path)
+            except ImportError as exc:
+                errors.append(f"PAYMENTS_PROCESSORS[{name!r}] = {path!r} cannot be imported: {exc}")
+        setting_processor_name()
+    except ImproperlyConfigured as exc:
+        errors.append(str(exc))
+    return errors
 
 
 def processors_available() -> dict[str, str]:
@@ -53,13 +74,19 @@ def processors_available() -> dict[str, str]:
 
 
 def setting_processor_name() -> str:
-    """The deployment-wide choice (``settings.PAYMENTS_PROCESSOR``) as a registered name; the sandbox when unset
-    or unknown."""
+    """The deployment-wide choice (``settings.PAYMENTS_PROCESSOR``) as a registered name; the sandbox when unset.
+    A name that is not registered is a configuration error (``ImproperlyConfigured``, also reported by
+    ``manage.py check``): never silently charge through the sandbox instead of the processor meant."""
     value = getattr(settings, "PAYMENTS_PROCESSOR", "") or ""
+    if not value:
+        return SANDBOX
     available = processors_available()
     if _setting_path(value) is not None:
-        value = next((name for name, path in available.items() if path == value), SANDBOX)
-    return value if value in available else SANDBOX
+        value = next(name for name, path in available.items() if path == value)
+    if value not in available:
+        raise ImproperlyConfigured(f"PAYMENTS_PROCESSOR {value!r} is not registered in PAYMENTS_PROCESSORS "
+                                   f"({', '.join(sorted(available))})")
+    return value
 
 
 def processor_choice(organization: Organization) -> Choice:

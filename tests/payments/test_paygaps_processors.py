@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from billing_project.core.errors import ValidationError
 from billing_project.core.models import AuditLog
+from payments.apps import processors_config_check
 from payments.models import OrganizationPaymentSettings, PaymentAttempt, Refund
 from payments.processors import registry
 from payments.processors.base import ProcessorError
@@ -75,8 +77,16 @@ def test_the_setting_names_a_registered_processor_or_a_class_path(org_acme, regi
     registered.PAYMENTS_PROCESSOR = OTHER  # a dotted path registers itself under its class's name
     assert registry.processors_available() == {"sandbox": registry.DEFAULT, "other": OTHER}
     assert registry.processor_choice(org_acme) == registry.Choice("other", "setting")
-    registered.PAYMENTS_PROCESSOR = "nowhere"  # unknown: the sandbox, never a crash
-    assert registry.processor_choice(org_acme) == registry.Choice("sandbox", "default")
+    registered.PAYMENTS_PROCESSOR = "nowhere"  # a misconfiguration: refused, never a silent sandbox
+    with pytest.raises(ImproperlyConfigured, match="'nowhere' is not registered"):
+        registry.processor_for(org_acme)
+    assert registry.processors_check() == ["PAYMENTS_PROCESSOR 'nowhere' is not registered in PAYMENTS_PROCESSORS "
+                                           "(sandbox)"]
+    assert [e.id for e in processors_config_check(None)] == ["payments.E001"]
+    registered.PAYMENTS_PROCESSOR = "tests.payments.nowhere.Processor"
+    assert "cannot be imported" in registry.processors_check()[0]
+    registered.PAYMENTS_PROCESSOR = "sandbox"
+    assert registry.processors_check() == []
 
 
 def test_an_organization_chooses_its_own_processor(org_acme, org_globex, registered):
