@@ -271,9 +271,16 @@ IDEMPOTENCY_KEY_TTL_HOURS = int(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"
 # An in-flight idempotency record older than this is taken to belong to a crashed request.
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS = int(os.environ.get("IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS", "60"))
 DEFAULT_HOLD_EXPIRY_SECONDS = int(os.environ.get("DEFAULT_HOLD_EXPIRY_SECONDS", str(7 * 24 * 3600)))
-# Payments: the processor class (a dotted path; default the built-in sandbox) and how long a processor attempt
-# may stay pending before the sweeper asks the processor what became of it (must exceed the call timeout).
-PAYMENTS_PROCESSOR = os.environ.get("PAYMENTS_PROCESSOR", "payments.processors.sandbox.SandboxProcessor")
+# Payments: the processors this deployment offers (name → dotted class path; the built-in "sandbox" is always
+# there; env PAYMENTS_PROCESSORS="name=dotted.Path,…"), the default one (a registered name or a dotted path;
+# an organization may choose another in the admin) and how long a processor attempt may stay pending before
+# the sweeper asks the processor what became of it (must exceed the call timeout).
+PAYMENTS_PROCESSORS = {
+    "sandbox": "payments.processors.sandbox.SandboxProcessor",
+    **{name.strip(): path.strip() for name, _, path in
+       (item.partition("=") for item in os.environ.get("PAYMENTS_PROCESSORS", "").split(",") if "=" in item)},
+}
+PAYMENTS_PROCESSOR = os.environ.get("PAYMENTS_PROCESSOR", "sandbox")
 PAYMENTS_RECONCILE_AFTER_SECONDS = env_int("PAYMENTS_RECONCILE_AFTER_SECONDS", 300)
 
 LOGGING = {

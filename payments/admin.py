@@ -1,3 +1,9 @@
 """Payments back office (STYLE §9): one module per area, imported here so Django's autodiscovery finds them."""
 
-from payments import admin_bank_transfers, admin_intents, admin_methods, admin_refunds  # noqa: F401
+from payments import (  # noqa: F401
+    admin_bank_transfers,
+    admin_intents,
+    admin_methods,
+    admin_refunds,
+    admin_settings,
+)

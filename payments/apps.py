@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class PaymentsConfig(AppConfig):
@@ -15,3 +16,11 @@ class PaymentsConfig(AppConfig):
         ledger_selectors.audit_check_register(payouts_ledger_drift)
         ledger_selectors.audit_check_register(payments_ledger_drift)
         ledger_selectors.audit_check_register(refunds_ledger_drift)
+        checks.register(processors_config_check)
+
+
+def processors_config_check(app_configs, **kwargs):
+    """``manage.py check``: the processor settings name importable, registered processors."""
+    from payments.processors.registry import processors_check  # noqa: PLC0415
+
+    return [checks.Error(message, id="payments.E001") for message in processors_check()]

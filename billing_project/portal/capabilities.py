@@ -4,7 +4,6 @@ deployment really has, computed from its routes, settings and tables, never hand
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.urls import Resolver404, resolve
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
@@ -13,8 +12,10 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.errors import api_not_found
 from billing_project.core.errors import ValidationError
+from billing_project.core.models import Organization
 from billing_project.core.money import currency_exponent, currency_normalize
 from invoicing import rating
+from payments.processors import registry
 
 BILLING = "/api/v1/billing/"
 
@@ -61,16 +62,26 @@ def _currencies() -> list[dict]:
     return out
 
 
-def capabilities_document() -> dict:
+def _processors(organization: Organization | None, wired: bool) -> tuple[list[str], dict | None]:
+    """The processors registered in this deployment (none when payments are not wired) and the one that charges
+    ``organization``'s customers, with where that choice comes from (organization | setting | default)."""
+    if not wired:
+        return [], None
+    choice = registry.processor_choice(organization) if organization is not None else None
+    return sorted(registry.processors_available()), (
+        {"name": choice.name, "source": choice.source} if choice is not None else None)
+
+
+def capabilities_document(organization: Organization | None = None) -> dict:
     features = {name: route_exists(route) for name, route in FEATURE_ROUTES.items()}
-    processors = list(getattr(settings, "PAYMENTS_PROCESSORS", None) or
-                      (["sandbox"] if features["payment_intents"] else []))
+    processors, chosen = _processors(organization, features["payment_intents"])
     models = sorted(set(rating.MODELS) | {"metered"} | ({"flat_rate"} if features["plans"] else set()))
     methods = ["balance"] + (["card"] if features["payment_methods"] else [])
     return {
         **FLOOR,
         "enabled": {
             "processors": processors,
+            **({"processor": chosen} if chosen is not None else {}),
             "paymentMethods": methods,
             "currencies": _currencies(),
             "anyIso4217Currency": True,
@@ -90,6 +101,10 @@ CapabilitiesOut = inline_serializer("Capabilities", {
     "bankTransferReconciliation": serializers.BooleanField(),
     "enabled": inline_serializer("CapabilitiesEnabled", {
         "processors": serializers.ListField(child=serializers.CharField()),
+        "processor": inline_serializer("CapabilitiesProcessor", {
+            "name": serializers.CharField(),
+            "source": serializers.ChoiceField(choices=["organization", "setting", "default"])},
+            required=False, help_text="The processor charging the caller's organization's customers"),
         "paymentMethods": serializers.ListField(child=serializers.CharField()),
         "currencies": serializers.ListField(child=inline_serializer("CapabilitiesCurrency", {
             "code": serializers.CharField(), "exponent": serializers.IntegerField()})),
@@ -105,4 +120,4 @@ class CapabilitiesView(APIView):
     @extend_schema(responses=CapabilitiesOut,
                    summary="What this deployment offers: the original's document plus `enabled` (what is wired)")
     def get(self, request):
-        return Response(capabilities_document())
+        return Response(capabilities_document(getattr(request, "organization", None)))

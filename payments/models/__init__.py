@@ -11,4 +11,5 @@ from payments.models.methods import PaymentMethod  # noqa: F401
 from payments.models.payouts import Payout  # noqa: F401
 from payments.models.refunds import Refund  # noqa: F401
 from payments.models.sandbox import SandboxOperation  # noqa: F401
+from payments.models.settings import OrganizationPaymentSettings  # noqa: F401
 from payments.models.setup_intents import SetupIntent  # noqa: F401

@@ -30,7 +30,7 @@ from payments import postings
 from payments.models import PaymentAttempt, PaymentIntent
 from payments.processors import base
 from payments.processors.base import PaymentMethodRef, PaymentRequest, ProcessorResult
-from payments.processors.registry import processor_for
+from payments.processors.registry import processor_holding, processor_name_for
 from payments.selectors.intents import payment_intent_data
 from payments.services import disputes_hook
 from webhooks import services as webhook_services
@@ -76,10 +76,12 @@ def intent_event(intent: PaymentIntent, type: str, previous_status: str | None =
 
 
 def attempt_begin(*, intent: PaymentIntent, kind: str, operation: str, key: str, amount: int) -> PaymentAttempt:
-    """Record a pending attempt (caller holds the intent lock, inside its transaction)."""
+    """Record a pending attempt (caller holds the intent lock, inside its transaction). A confirm goes to the
+    organization's processor now; a capture or cancel to the processor holding the authorization."""
+    held = intent.provider_type if kind != PaymentAttempt.KIND_CONFIRM else ""
     return PaymentAttempt.objects.create(
         organization=intent.organization, intent=intent, kind=kind, operation=operation,
-        processor=processor_for(intent.organization).name, processor_key=key,
+        processor=held or processor_name_for(intent.organization), processor_key=key,
         payment_method=intent.payment_method, amount=amount)
 
 
@@ -104,9 +106,9 @@ def _request(attempt: PaymentAttempt) -> PaymentRequest:
 def attempt_call(attempt: PaymentAttempt) -> ProcessorResult | None:
     """Make the attempt's processor call (never inside a transaction). None when the outcome is unknown (an
     error or a timeout): the attempt stays pending for the sweeper, which asks ``retrieve`` with the key."""
-    processor = processor_for(attempt.organization)
     intent = attempt.intent
     try:
+        processor = processor_holding(organization=attempt.organization, name=attempt.processor)
         if attempt.operation == PaymentAttempt.OP_CHARGE:
             return processor.charge(_request(attempt))
         if attempt.operation == PaymentAttempt.OP_AUTHORIZE:
@@ -124,7 +126,8 @@ def attempt_retrieve(attempt: PaymentAttempt) -> ProcessorResult | None | bool:
     """Ask the processor what happened to the attempt's call: its result, None if it never received it, or
     False if it cannot be asked now (an error)."""
     try:
-        return processor_for(attempt.organization).retrieve(idempotency_key=attempt.processor_key)
+        return processor_holding(organization=attempt.organization, name=attempt.processor).retrieve(
+            idempotency_key=attempt.processor_key)
     except Exception:  # noqa: BLE001
         logger.exception("processor retrieve %s failed; will retry", attempt.processor_key)
         return False

@@ -14,7 +14,8 @@ Invariants
   warning_closed) refuses evidence with a 409. Close takes an outcome (default ``lost``, as the original);
   closing again with the same outcome changes nothing, with another is a 409: a won dispute is never forced
   to lost.
-- Lock order: the intent (when the caller holds it), then the dispute row, then the ledger.
+- Lock order: the intent (when the caller holds it), then the dispute row, then the ledger; a hold (money out
+  of processor clearing) takes the clearing account's row lock last (``payouts.clearing_lock``).
 - Every change emits ``dispute.created|updated|closed|funds_withdrawn|funds_reinstated`` in its transaction;
   staff actions write an audit record.
 """
@@ -37,6 +38,7 @@ from payments.models import Dispute, PaymentAttempt, PaymentIntent
 from payments.models.disputes import EVIDENCE_FIELDS
 from payments.processors.base import ProcessorResult
 from payments.selectors.refunds import dispute_data
+from payments.services import payouts as payout_services
 from webhooks import services as webhook_services
 
 EVIDENCE_DAYS = 7
@@ -82,6 +84,7 @@ def dispute_open_locked(*, intent: PaymentIntent, attempt: PaymentAttempt, resul
         organization=intent.organization, customer=intent.customer, payment_intent=intent,
         source_key=attempt.processor_key, amount=amount, currency=intent.currency, reason="fraudulent",
         provider_ref=result.processor_ref, evidence_due_by=now + timedelta(days=EVIDENCE_DAYS))
+    payout_services.clearing_lock(accounts[Account.KIND_PROCESSOR_CLEARING])  # last lock: money leaves clearing
     _post(dispute, type=BalanceTransaction.TYPE_DISPUTE_HOLD, key="dispute-hold",
           notes=f"Dispute {dispute.public_id} on {intent.public_id}: funds withheld",
           legs=postings_refunds.dispute_hold(held=accounts[Account.KIND_DISPUTES_HELD],

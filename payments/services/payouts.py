@@ -108,10 +108,18 @@ def payout_cancel(*, organization: Organization, payout_id: str, actor: str = ""
 
 # --- processing (beat task) -------------------------------------------------------------------------
 
-def clearing_lock_balance(clearing: Account) -> int:
-    """Lock the processor-clearing account row (``FOR UPDATE``) and return its balance, Σ debits − Σ credits.
-    Call inside the transaction that takes money out of it: the lock serialises every such withdrawal."""
+def clearing_lock(clearing: Account) -> None:
+    """Take the processor-clearing account's row lock (``FOR UPDATE``), last in the payments lock order
+    (docs/payments.md). Every writer that takes money out of clearing holds it when it posts: payout transit
+    (which checks the balance under it), a refund's card part and a dispute hold (which debit without a check:
+    the processor takes the money from the merchant) — so a payout's funds check never races them."""
     Account.objects.select_for_update().filter(pk=clearing.pk).values_list("pk", flat=True).get()
+
+
+def clearing_lock_balance(clearing: Account) -> int:
+    """Lock the processor-clearing account row (``clearing_lock``) and return its balance, Σ debits − Σ
+    credits, as committed by every earlier holder of the lock."""
+    clearing_lock(clearing)
     totals = Entry.objects.filter(account_id=clearing.pk).aggregate(
         debits=Sum("amount", filter=Q(direction=Entry.DEBIT), default=0),
         credits=Sum("amount", filter=Q(direction=Entry.CREDIT), default=0))

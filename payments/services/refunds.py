@@ -16,6 +16,8 @@ Invariants
   (``payments.postings_refunds``), ``amount_refunded`` of the intent and invoice raised, ``succeeded``;
   refused → ``failed`` with ``failureReason`` (it no longer counts). An unknown outcome (timeout) leaves the
   refund pending: ``refund_reconcile`` asks the processor with the same key; money never moves twice.
+- Lock order: invoice → intent → refund → grants and customer balance (non-card parts) → the processor-
+  clearing account (``payouts.clearing_lock``, the card part), so a payout's funds check never races a refund.
 - Intent and invoice keep their status (``succeeded`` / ``paid``).
 - Events: ``refund.created`` (phase 1), ``refund.succeeded`` | ``refund.failed`` (phase 3), plus
   ``payment_intent.refunded`` and ``invoice.updated`` when their ``amountRefunded`` moves. Admin refunds
@@ -46,9 +48,10 @@ from payments import postings_refunds
 from payments.models import Dispute, PaymentIntent, Refund
 from payments.processors import base
 from payments.processors.base import ProcessorResult
-from payments.processors.registry import processor_for
+from payments.processors.registry import processor_holding
 from payments.selectors.intents import payment_intent_data
 from payments.selectors.refunds import refund_data
+from payments.services import payouts as payout_services
 from webhooks import services as webhook_services
 
 logger = logging.getLogger(__name__)
@@ -238,7 +241,7 @@ def _begin(*, organization: Organization, customer: Customer, intent: PaymentInt
             invoice=invoice, invoice_ref=invoice_ref, amount=plan.amount,
             currency=intent.currency if by_intent else invoice.currency, card_amount=plan.card,
             balance_amount=plan.balance, credit_amount=plan.credit, grant_returns=plan.grants, reason=reason,
-            processor=processor_for(organization).name if plan.card else "", metadata=metadata, actor=actor)
+            processor=intent.provider_type if plan.card else "", metadata=metadata, actor=actor)
         if invoice is not None:
             invoice_refunds.invoice_refund_reserve_locked(invoice, amount=refund.amount)
         refund_event(refund, "created")
@@ -259,7 +262,7 @@ def refund_call(refund: Refund) -> ProcessorResult | None:
         return ProcessorResult(status=base.SUCCEEDED, amount=0)
     intent = refund.payment_intent
     try:
-        return processor_for(refund.organization).refund(
+        return processor_holding(organization=refund.organization, name=refund.processor).refund(
             idempotency_key=refund.public_id, processor_ref=intent.provider_ref, amount=refund.card_amount,
             currency=refund.currency, reason=refund.reason)
     except Exception:  # noqa: BLE001 — any failure of the call leaves the outcome unknown, never "failed"
@@ -270,6 +273,7 @@ def refund_call(refund: Refund) -> ProcessorResult | None:
 # --- phase 3 ----------------------------------------------------------------------------------------------
 
 def _post_card(refund: Refund, accounts: RefundAccounts, *, invoice_side: bool) -> None:
+    payout_services.clearing_lock(accounts.clearing)  # last lock: money leaves clearing (payouts' funds check)
     ledger_services.transaction_post(
         organization=refund.organization, type=BalanceTransaction.TYPE_PAYMENT_REFUND, currency=refund.currency,
         amount=refund.card_amount, customer=refund.customer.customer_id,
@@ -316,11 +320,12 @@ def _credit_back(refund: Refund, invoice: Invoice, accounts: RefundAccounts, now
 
 def _succeed(refund: Refund, intent: PaymentIntent | None, invoice: Invoice | None, result: ProcessorResult,
              accounts: RefundAccounts, now: datetime) -> None:
+    # Lock order: grants and balances (the non-card parts) before the clearing account (the card part).
+    if invoice is not None:
+        _credit_back(refund, invoice, accounts, now)
     if refund.card_amount > 0:
         _post_card(refund, accounts, invoice_side=invoice is not None)
         _intent_refunded(intent, refund)
-    if invoice is not None:
-        _credit_back(refund, invoice, accounts, now)
     refund.status = Refund.STATUS_SUCCEEDED
     refund.provider_ref = result.processor_ref or refund.provider_ref
 
@@ -396,7 +401,8 @@ def refund_reconcile(*, refund_pk: int, now: datetime | None = None) -> Refund:
         result: ProcessorResult | None = ProcessorResult(status=base.SUCCEEDED, amount=0)
     else:
         try:
-            result = processor_for(refund.organization).retrieve(idempotency_key=refund.public_id)
+            result = processor_holding(organization=refund.organization, name=refund.processor).retrieve(
+                idempotency_key=refund.public_id)
         except Exception:  # noqa: BLE001
             logger.exception("processor retrieve %s failed; will retry", refund.public_id)
             return refund
