@@ -128,3 +128,16 @@ def upcoming_invoice(*, organization: Organization, user: str, subscription_id: 
                         credit_applied=preview.credit_applied)
     _credit_preview(upcoming, organization=organization, now=now)
     return upcoming
+
+
+def upcoming_data(upcoming: Upcoming) -> dict[str, Any]:
+    """The ``GET /invoices/upcoming`` body (also the ``invoice.upcoming`` event's data)."""
+    data: dict[str, Any] = {"userId": upcoming.user}
+    if upcoming.subscription_id:
+        data["subscriptionId"] = upcoming.subscription_id
+    data.update({
+        "periodStart": _time(upcoming.period_start),
+        "lineItems": upcoming.lines, "subtotal": upcoming.subtotal, "creditApplied": upcoming.credit_applied,
+        "amountDue": upcoming.amount_due, "currency": upcoming.currency,
+    })
+    return data

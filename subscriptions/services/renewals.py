@@ -35,7 +35,7 @@ from invoicing.services import invoices as invoice_services
 from payments.services import collection as payment_collection
 from subscriptions import periods, selectors
 from subscriptions.models import Plan, Renewal, Subscription, SubscriptionSettings
-from subscriptions.services import billing
+from subscriptions.services import billing, upcoming
 from subscriptions.services.render import subscription_data
 from subscriptions.services.subscriptions import subscription_audit, subscription_event
 
@@ -238,14 +238,16 @@ def _is_due(sub: Subscription, now: datetime) -> bool:
 
 
 def subscription_due_process(*, subscription_pk: int, now: datetime | None = None) -> str:
-    """What the sweeper's task does for one subscription: trial steps, then the renewal (or the end) of the
-    current period when it is over. Re-checks everything under the lock; harmless when run twice."""
+    """What the sweeper's task does for one subscription: trial steps, the period's ``invoice.upcoming``
+    notice, then the renewal (or the end) of the current period when it is over. Re-checks everything
+    under the lock; harmless when run twice."""
     now = now or timezone.now()
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=subscription_pk)
         _trial_steps(sub, now)
+        noticed = upcoming.upcoming_notice_step(sub, now)
         if not _is_due(sub, now):
-            return "not_due"
+            return "upcoming_notice" if noticed else "not_due"
         renewal = _renewal_open(sub, now=now)
     renewal, _invoice, _collection = renewal_settle(renewal_pk=renewal.pk, now=now)
     return renewal.status

@@ -2,7 +2,8 @@
 ``FOR UPDATE SKIP LOCKED`` plus a claimed-until stamp; the per-item services re-check under their locks).
 
 Due subscriptions: a period that is over (active/trialing, or any status with a pending at-period-end
-cancel), a trial that ended or ends within 3 days (``trial_will_end`` not sent). Due renewals: past-due
+cancel), a trial that ended or ends within 3 days (``trial_will_end`` not sent), an ``invoice.upcoming``
+notice not sent yet for the period (``services.upcoming``). Due renewals: past-due
 ones whose retry time came, or whose invoice was paid another way."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from invoicing.models import Invoice
 from subscriptions.models import Renewal, Subscription
+from subscriptions.services import upcoming
 
 CLAIM_SECONDS = 600
 
@@ -25,7 +27,8 @@ def subscriptions_due_queryset(now: datetime, clock=None) -> QuerySet[Subscripti
         Q(status__in=[Subscription.STATUS_ACTIVE, Subscription.STATUS_TRIALING]) | Q(cancel_at_period_end=True))
     trial = Q(status=Subscription.STATUS_TRIALING) & (
         Q(trial_end__lte=now) | Q(trial_will_end_sent=False, trial_end__lte=now + timedelta(days=3)))
-    return Subscription.objects.exclude(status=Subscription.STATUS_CANCELED).filter(renew | trial, test_clock=clock)
+    queryset = upcoming.with_notice_at(Subscription.objects.exclude(status=Subscription.STATUS_CANCELED))
+    return queryset.filter(renew | trial | upcoming.due(now), test_clock=clock)
 
 
 def renewals_due_queryset(now: datetime, clock=None) -> QuerySet[Renewal]:
