@@ -132,6 +132,7 @@ class Renewal(models.Model):
     STATUS_OPEN = "open"
     STATUS_PAID = "paid"
     STATUS_PAST_DUE = "past_due"
+    STATUS_PROCESSING = "processing"  # the card payment's outcome is not known yet (the reconciler settles it)
     STATUS_UNCOLLECTIBLE = "uncollectible"
     STATUS_VOID = "void"
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min, Q
+from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
 from billing_project.core.errors import Conflict, ValidationError
@@ -43,8 +43,10 @@ def test_clock_create(*, organization: Organization, frozen_time: datetime | Non
 def _next_moment(clock: TestClock) -> datetime | None:
     """The earliest time something of the clock falls due (None when nothing ever will)."""
     subs = Subscription.objects.filter(test_clock=clock).exclude(status=Subscription.STATUS_CANCELED)
+    processing = Renewal.objects.filter(subscription=OuterRef("pk"), status=Renewal.STATUS_PROCESSING)
     renew = subs.filter(Q(status__in=[Subscription.STATUS_ACTIVE, Subscription.STATUS_TRIALING])
-                        | Q(cancel_at_period_end=True)).aggregate(at=Min("current_period_end"))["at"]
+                        | Q(cancel_at_period_end=True)).exclude(Exists(processing)).aggregate(
+        at=Min("current_period_end"))["at"]
     trial = subs.filter(status=Subscription.STATUS_TRIALING).aggregate(at=Min("trial_end"))["at"]
     warn = subs.filter(status=Subscription.STATUS_TRIALING, trial_will_end_sent=False).aggregate(
         at=Min("trial_end"))["at"]
