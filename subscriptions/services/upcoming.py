@@ -22,6 +22,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -63,8 +64,11 @@ def not_sent() -> Q:
 
 
 def due(now: datetime) -> Q:
-    """On a ``with_notice_at`` queryset: the notice is due at ``now``."""
-    return not_sent() & Q(notice_at__lte=now, current_period_end__gte=now)
+    """On a ``with_notice_at`` queryset: the notice is due at ``now``. Bounded by the largest setting, so the
+    sweep reads the ``current_period_end`` index range ``[now, now + max days]``, not every subscription."""
+    largest = SubscriptionSettings.objects.aggregate(days=Max("upcoming_invoice_days"))["days"] or 0
+    horizon = now + timedelta(days=max(largest, DEFAULT_DAYS))
+    return not_sent() & Q(notice_at__lte=now, current_period_end__gte=now, current_period_end__lte=horizon)
 
 
 def _is_due(sub: Subscription, now: datetime) -> bool:
