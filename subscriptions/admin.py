@@ -138,7 +138,7 @@ class PendingLineAdmin(ReadOnlyAdmin):
 
 @admin.register(SubscriptionSettings)
 class SubscriptionSettingsAdmin(admin.ModelAdmin):
-    list_display = ("organization", "dunning_retry_days", "dunning_final_action")
+    list_display = ("organization", "dunning_retry_days", "dunning_final_action", "upcoming_invoice_days")
 
 
 @admin.register(TestClock)

@@ -30,8 +30,8 @@ class DueFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         running = queryset.filter(status__in=SubscriptionSchedule.RUNNING, next_run_at__isnull=False)
-        if self.value() == "due":
-            return running.filter(next_run_at__lte=timezone.now())
+        if self.value() == "due":  # for the real-time sweeper: clock-bound schedules move with their clock
+            return running.filter(next_run_at__lte=timezone.now(), test_clock__isnull=True)
         if self.value() == "waiting":
             return running.filter(next_run_at__gt=timezone.now())
         return queryset
@@ -40,10 +40,10 @@ class DueFilter(admin.SimpleListFilter):
 @admin.register(SubscriptionSchedule)
 class SubscriptionScheduleAdmin(ReadOnlyAdmin):
     list_display = ("public_id", "customer", "status", "phase_count", "current_phase", "next_run_at",
-                    "subscription_id", "end_behavior", "organization", "created_at")
+                    "subscription_id", "end_behavior", "test_clock", "organization", "created_at")
     list_filter = ("status", ScheduleCustomerFilter, DueFilter, "organization")
     search_fields = ("public_id", "subscription_id", "customer__customer_id")
-    list_select_related = ("organization", "customer")
+    list_select_related = ("organization", "customer", "test_clock")
     readonly_fields = ("phases_table",)
 
     @admin.display(description="phases")

@@ -66,13 +66,5 @@ class UpcomingInvoiceView(APIView):
             currency=currency_normalize(raw_currency) if raw_currency else None)
         usage_in_int64(upcoming.subtotal, upcoming.credit_applied, upcoming.amount_due,
                        *(line.get("quantity", 0) for line in upcoming.lines))
-        data = {"userId": user}
-        if upcoming.subscription_id:
-            data["subscriptionId"] = upcoming.subscription_id
-        data.update({
-            "periodStart": upcoming_selectors.rfc3339(upcoming.period_start) if upcoming.period_start
-            else upcoming_selectors.ZERO_TIME,
-            "lineItems": upcoming.lines, "subtotal": upcoming.subtotal, "creditApplied": upcoming.credit_applied,
-            "amountDue": upcoming.amount_due, "currency": upcoming.currency,
-        })
+        data = upcoming_selectors.upcoming_data(upcoming)
         return Response(data)

@@ -86,7 +86,7 @@ def _usage_line(line: preview_selectors.PreviewLine, start: datetime | None, end
     return data
 
 
-def _subscription_lines(*, organization: Organization, user: str, subscription_id: str, now: datetime
+def _subscription_lines(*, organization: Organization, user: str, subscription_id: str, now: datetime | None
                         ) -> list[dict[str, Any]]:
     """The one call into the subscriptions app (registered hook)."""
     lines = None
@@ -109,22 +109,34 @@ def _credit_preview(upcoming: Upcoming, *, organization: Organization, now: date
 def upcoming_invoice(*, organization: Organization, user: str, subscription_id: str = "",
                      currency: str | None = None, now: datetime | None = None) -> Upcoming:
     """The next invoice's lines, subtotal, the credit that would pay it and the amount due. Read-only: no
-    locks, no writes, no events (a GET)."""
-    now = now or timezone.now()
-    if subscription_id:
-        lines = _subscription_lines(organization=organization, user=user, subscription_id=subscription_id,
-                                    now=now)
-        if currency is not None:
-            lines = [line for line in lines if line["currency"] == currency]
-        chosen = currency if currency is not None else preview_selectors.single_currency(lines)
-        upcoming = Upcoming(user=user, subscription_id=subscription_id, period_start=None, period_end=None,
-                            currency=chosen, lines=lines)
-    else:
+    locks, no writes, no events (a GET). Without ``now`` a subscription is previewed at its own time (its test
+    clock's, if any: usage settled by then, not by the wall clock)."""
+    if not subscription_id:
         start = last_invoiced_at(organization=organization, user=user)
         preview = preview_selectors.invoice_preview(organization=organization, user=user, start=start, end=None,
                                                     currency=currency)
         return Upcoming(user=user, currency=preview.currency, period_start=start, period_end=None,
                         lines=[_usage_line(line, start, None) for line in preview.lines],
                         credit_applied=preview.credit_applied)
+    lines = _subscription_lines(organization=organization, user=user, subscription_id=subscription_id, now=now)
+    if currency is not None:
+        lines = [line for line in lines if line["currency"] == currency]
+    chosen = currency if currency is not None else preview_selectors.single_currency(lines)
+    upcoming = Upcoming(user=user, subscription_id=subscription_id, period_start=None, period_end=None,
+                        currency=chosen, lines=lines)
+    now = now or timezone.now()
     _credit_preview(upcoming, organization=organization, now=now)
     return upcoming
+
+
+def upcoming_data(upcoming: Upcoming) -> dict[str, Any]:
+    """The ``GET /invoices/upcoming`` body (also the ``invoice.upcoming`` event's data)."""
+    data: dict[str, Any] = {"userId": upcoming.user}
+    if upcoming.subscription_id:
+        data["subscriptionId"] = upcoming.subscription_id
+    data.update({
+        "periodStart": _time(upcoming.period_start),
+        "lineItems": upcoming.lines, "subtotal": upcoming.subtotal, "creditApplied": upcoming.credit_applied,
+        "amountDue": upcoming.amount_due, "currency": upcoming.currency,
+    })
+    return data

@@ -6,7 +6,7 @@ actions accept no body, ``null`` or a JSON object."""
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework import status as http
 from rest_framework.response import Response
@@ -56,6 +56,9 @@ class ScheduleIn(serializers.Serializer):
                                   help_text="release (default) or cancel")
     phases = PhasesField(required=False, default=list)
     metadata = StrictDictField(required=False, default=dict)
+    testClock = StrictCharField(required=False, default="", allow_blank=True, max_length=40,
+                                help_text="a test clock id: the schedule runs in its time (and its subscription "
+                                          "lives on it)")
 
 
 class ScheduleUpdateIn(serializers.Serializer):
@@ -82,6 +85,7 @@ class ScheduleOut(serializers.Serializer):
     completedAt = serializers.DateTimeField(required=False)
     abortReason = serializers.CharField(required=False,
                                         help_text="why the runner released the schedule (a missing plan or price)")
+    testClock = serializers.CharField(required=False, help_text="the test clock it runs on")
 
 
 class EmptyIn(serializers.Serializer):
@@ -107,13 +111,14 @@ LIST_PARAMS = [
 
 
 class SchedulesView(APIView):
-    @extend_schema(request=ScheduleIn, responses={201: ScheduleOut},
+    @extend_schema(request=ScheduleIn, responses={
+        201: ScheduleOut, 404: OpenApiResponse(description="test clock not found: testClock names no clock")},
                    summary="Create a schedule (not_started): its phases run at their dates")
     def post(self, request):
         v = validated(ScheduleIn, body(request))
         schedule = schedule_services.schedule_create(
             organization=request.organization, customer_id=v["customerId"], start_date=_start_date(v["startDate"]),
-            end_behavior=v["endBehavior"], phases=v["phases"], metadata=v["metadata"])
+            end_behavior=v["endBehavior"], phases=v["phases"], metadata=v["metadata"], test_clock_id=v["testClock"])
         return Response(schedule_services.schedule_data(schedule), status=http.HTTP_201_CREATED)
 
     @extend_schema(parameters=LIST_PARAMS, responses=ScheduleOut(many=True),

@@ -12,6 +12,7 @@ from django.db import models
 
 from billing_project.core.ids import public_id
 from billing_project.core.models import Customer, Organization
+from subscriptions.models.clocks import TestClock
 
 
 def _schedule_id() -> str:
@@ -45,6 +46,10 @@ class SubscriptionSchedule(models.Model):
     current_phase = models.IntegerField(default=-1, help_text="Index of the phase applied last; -1 before the first.")
     next_run_at = models.DateTimeField(null=True, blank=True, help_text="When the runner has work; empty: none.")
     sweep_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    test_clock = models.ForeignKey(TestClock, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="schedules",
+                                   help_text="runs in this clock's time (only when the clock advances); "
+                                             "its subscription lives on the same clock")
     abort_reason = models.CharField(max_length=500, blank=True, default="")
     canceled_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)

@@ -58,6 +58,8 @@ class Subscription(models.Model):
     accrued_exact = models.DecimalField(max_digits=40, decimal_places=12, default=Decimal(0))
     billed_amount = models.BigIntegerField(default=0)
     trial_will_end_sent = models.BooleanField(default=False)
+    upcoming_notice_period = models.DateTimeField(
+        null=True, blank=True, help_text="current_period_start of the period whose invoice.upcoming was sent")
     test_clock = models.ForeignKey(TestClock, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="subscriptions", help_text="lives in this clock's time")
     sweep_claimed_until = models.DateTimeField(null=True, blank=True)
@@ -130,6 +132,7 @@ class Renewal(models.Model):
     STATUS_OPEN = "open"
     STATUS_PAID = "paid"
     STATUS_PAST_DUE = "past_due"
+    STATUS_PROCESSING = "processing"  # the card payment's outcome is not known yet (the reconciler settles it)
     STATUS_UNCOLLECTIBLE = "uncollectible"
     STATUS_VOID = "void"
 
@@ -157,7 +160,8 @@ class Renewal(models.Model):
 
 
 class SubscriptionSettings(models.Model):
-    """Per-organization dunning: retry delays (days after the failure) and what happens after the last."""
+    """Per-organization dunning (retry delays in days after the failure, what happens after the last) and how
+    many days before a period ends its ``invoice.upcoming`` event is sent."""
 
     FINAL_UNPAID = "unpaid"
     FINAL_CANCEL = "cancel"
@@ -166,6 +170,8 @@ class SubscriptionSettings(models.Model):
     dunning_retry_days = models.JSONField(default=list, blank=True, help_text="e.g. [1, 3, 7]")
     dunning_final_action = models.CharField(max_length=16, default=FINAL_UNPAID,
                                             choices=[(FINAL_UNPAID, "unpaid"), (FINAL_CANCEL, "cancel")])
+    upcoming_invoice_days = models.PositiveSmallIntegerField(
+        default=3, help_text="invoice.upcoming is sent this many days before a period ends (0: at the end)")
 
     class Meta:
         verbose_name_plural = "subscription settings"

@@ -11,7 +11,7 @@ from subscriptions.models import SubscriptionSchedule
 
 def schedule_get(*, organization: Organization, schedule_id: str) -> SubscriptionSchedule:
     """The schedule, or 404 ``subscription schedule not found`` (another organization's included)."""
-    schedule = (SubscriptionSchedule.objects.select_related("organization", "customer")
+    schedule = (SubscriptionSchedule.objects.select_related("organization", "customer", "test_clock")
                 .filter(organization=organization, public_id=schedule_id).first())
     if schedule is None:
         raise NotFound("subscription schedule not found", param="id")
@@ -21,7 +21,7 @@ def schedule_get(*, organization: Organization, schedule_id: str) -> Subscriptio
 def schedule_list(*, organization: Organization, customer_id: str = "", status: str = ""
                   ) -> QuerySet[SubscriptionSchedule]:
     """Schedules of the organization, optionally of one customer and/or in one status."""
-    queryset = SubscriptionSchedule.objects.select_related("organization", "customer").filter(
+    queryset = SubscriptionSchedule.objects.select_related("organization", "customer", "test_clock").filter(
         organization=organization)
     if customer_id:
         queryset = queryset.filter(customer__customer_id=customer_id)

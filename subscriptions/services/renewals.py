@@ -9,7 +9,9 @@ Invariants
 - Three short phases, no transaction around collection: (1) lock + draft + renewal row, (2) finalize and
   collect (``invoice_collect_now``, the one place that collects), (3) lock again and apply the outcome:
   paid → the period advances (``past_due``/``unpaid`` → ``active``), ``subscription.renewed``; failed →
-  ``past_due`` and the first dunning retry is scheduled. A subscription with a pending at-period-end
+  ``past_due`` and the first dunning retry is scheduled; left pending by the processor (a timeout) →
+  the renewal is ``processing``, the subscription keeps its status, and once the payments reconciler has
+  settled the payment the next sweep applies paid or failed as above. A subscription with a pending at-period-end
   cancel is ended instead once its period is over (``canceled``, ``endedAt`` = period end), whatever the
   final invoice's collection does.
 - Dunning: retries after the organization's ``dunning_retry_days`` (default 1, 3, 7 days; each counted
@@ -35,7 +37,7 @@ from invoicing.services import invoices as invoice_services
 from payments.services import collection as payment_collection
 from subscriptions import periods, selectors
 from subscriptions.models import Plan, Renewal, Subscription, SubscriptionSettings
-from subscriptions.services import billing
+from subscriptions.services import billing, upcoming
 from subscriptions.services.render import subscription_data
 from subscriptions.services.subscriptions import subscription_audit, subscription_event
 
@@ -167,11 +169,30 @@ def _subscription_outcome(sub: Subscription, renewal: Renewal, *, paid: bool, no
         subscription_event(sub, "subscription.updated", previous, extra={"invoiceId": renewal.invoice_id})
 
 
+def _pending(invoice: Invoice) -> bool:
+    """The invoice's card payment is in flight: its outcome is not known until the processor answers (or the
+    payments reconciler asks it)."""
+    return invoice.status == Invoice.STATUS_OPEN and bool(invoice.collection_pending)
+
+
+def _processing(sub: Subscription, renewal: Renewal, *, attempted: bool, now: datetime) -> Renewal:
+    """Collection left pending: neither paid nor failed yet. The subscription keeps its status (a pending
+    at-period-end cancel still ends it); the sweeper applies the outcome once the payment is settled."""
+    renewal.attempts += 1 if attempted else 0
+    renewal.status, renewal.next_retry_at = Renewal.STATUS_PROCESSING, None
+    renewal.save()
+    if sub.cancel_at_period_end:
+        _subscription_outcome(sub, renewal, paid=False, now=now)
+    return renewal
+
+
 def _outcome_apply(*, renewal_pk: int, subscription_pk: int, invoice: Invoice, attempted: bool,
                    now: datetime) -> Renewal:
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=subscription_pk)  # lock order: subscription first
         renewal = Renewal.objects.select_for_update().get(pk=renewal_pk)
+        if _pending(invoice):
+            return _processing(sub, renewal, attempted=attempted, now=now)
         # A voided invoice is forgiven by an operator: the period counts as settled.
         paid = invoice.status in (Invoice.STATUS_PAID, Invoice.STATUS_VOID)
         if paid:
@@ -181,7 +202,7 @@ def _outcome_apply(*, renewal_pk: int, subscription_pk: int, invoice: Invoice, a
             renewal.save()
             _final_action_apply(sub, renewal, now=now)
             return renewal
-        elif attempted or renewal.status == Renewal.STATUS_OPEN:
+        elif attempted or renewal.status in (Renewal.STATUS_OPEN, Renewal.STATUS_PROCESSING):
             renewal.attempts += 1 if attempted else 0
             renewal.status = Renewal.STATUS_PAST_DUE
             days = retry_days(sub.organization)
@@ -238,14 +259,16 @@ def _is_due(sub: Subscription, now: datetime) -> bool:
 
 
 def subscription_due_process(*, subscription_pk: int, now: datetime | None = None) -> str:
-    """What the sweeper's task does for one subscription: trial steps, then the renewal (or the end) of the
-    current period when it is over. Re-checks everything under the lock; harmless when run twice."""
+    """What the sweeper's task does for one subscription: trial steps, the period's ``invoice.upcoming``
+    notice, then the renewal (or the end) of the current period when it is over. Re-checks everything
+    under the lock; harmless when run twice."""
     now = now or timezone.now()
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=subscription_pk)
         _trial_steps(sub, now)
+        noticed = upcoming.upcoming_notice_step(sub, now)
         if not _is_due(sub, now):
-            return "not_due"
+            return "upcoming_notice" if noticed else "not_due"
         renewal = _renewal_open(sub, now=now)
     renewal, _invoice, _collection = renewal_settle(renewal_pk=renewal.pk, now=now)
     return renewal.status
@@ -253,12 +276,19 @@ def subscription_due_process(*, subscription_pk: int, now: datetime | None = Non
 
 def renewal_retry(*, renewal_pk: int, now: datetime | None = None) -> str:
     """One dunning step for a past-due renewal: recovered if its invoice was paid meanwhile, else collect
-    again; after the last retry, write the invoice off and apply the organization's final action."""
+    again; after the last retry, write the invoice off and apply the organization's final action. A
+    ``processing`` renewal (its payment was pending) gets the settled payment's outcome: paid → the period
+    advances; failed → ``past_due`` and the next retry (the pending attempt counted as one)."""
     now = now or timezone.now()
     renewal = Renewal.objects.select_related("subscription__organization").get(pk=renewal_pk)
-    if renewal.status != Renewal.STATUS_PAST_DUE:
+    if renewal.status not in (Renewal.STATUS_PAST_DUE, Renewal.STATUS_PROCESSING):
         return renewal.status
     invoice = billing.invoice_of(renewal)
+    if renewal.status == Renewal.STATUS_PROCESSING or _pending(invoice):
+        # A payment in flight (ours, or the customer's own): wait for it, then apply what it became.
+        renewal = _outcome_apply(renewal_pk=renewal.pk, subscription_pk=renewal.subscription_id, invoice=invoice,
+                                 attempted=False, now=now)
+        return renewal.status
     if invoice.status != Invoice.STATUS_PAID and (renewal.next_retry_at is None or renewal.next_retry_at > now):
         return "not_due"
     retries = len(retry_days(renewal.subscription.organization))

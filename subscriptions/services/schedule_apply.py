@@ -5,7 +5,8 @@ logic is tested with a recording applier, this module is wired and integration-t
 subscription services exist. Imports are inside the methods so this module loads without them.
 
 Mapping of a phase (as sent) to the services:
-- first phase → ``subscription_create(plan_id=planId, items=items as sent, trial_period_days=…)``: a
+- first phase → ``subscription_create(plan_id=planId, items=items as sent, trial_period_days=…,
+  test_clock_id=the schedule's clock)``: a
   ``trialEnd`` after the phase start becomes whole trial days (rounded up, so the trial never ends before
   the date asked); no ``trialEnd`` → ``None`` (the plan's own trial, if any).
 - later phases → ``subscription_change_plan(plan_id=planId, proration_behavior=prorationBehavior)``.
@@ -47,12 +48,13 @@ class SubscriptionServicesApplier:
                                           deleted_at__isnull=True).exists()
 
     def subscription_start(self, *, organization: Organization, customer_id: str, phase: Phase, metadata: dict,
-                           now: datetime) -> str:
+                           now: datetime, test_clock_id: str = "") -> str:
         from subscriptions.services import subscriptions as subscription_services
 
         subscription = subscription_services.subscription_create(
             organization=organization, customer_id=customer_id, plan_id=phase.plan_id,
-            trial_period_days=trial_days(phase), items=phase.items or None, metadata=metadata, now=now)
+            trial_period_days=trial_days(phase), items=phase.items or None, metadata=metadata, now=now,
+            test_clock_id=test_clock_id)
         return subscription.public_id
 
     def subscription_phase_change(self, *, organization: Organization, subscription_id: str, phase: Phase,

@@ -51,8 +51,9 @@ class ScheduleApplier(Protocol):
     def price_exists(self, *, organization: Organization, price_id: str) -> bool: ...
 
     def subscription_start(self, *, organization: Organization, customer_id: str, phase: Phase,
-                           metadata: dict, now: datetime) -> str:
-        """Create the subscription for the first phase; its public id."""
+                           metadata: dict, now: datetime, test_clock_id: str = "") -> str:
+        """Create the subscription for the first phase (on the schedule's test clock, if any); its public id.
+        ``test_clock_id`` is passed only when the schedule is on a clock."""
         ...
 
     def subscription_phase_change(self, *, organization: Organization, subscription_id: str, phase: Phase,
@@ -65,15 +66,18 @@ class ScheduleApplier(Protocol):
         ...
 
 
-def schedules_due_queryset(now: datetime):
+def schedules_due_queryset(now: datetime, clock=None):
+    """Due in real time (``clock`` None: schedules on no test clock) or in ``clock``'s time: a schedule on a test
+    clock moves only with its clock."""
     return SubscriptionSchedule.objects.filter(status__in=SubscriptionSchedule.RUNNING, next_run_at__isnull=False,
-                                               next_run_at__lte=now)
+                                               next_run_at__lte=now, test_clock=clock)
 
 
 def schedules_claim(*, now: datetime | None = None, limit: int = 1000,
                     organization: Organization | None = None) -> list[int]:
     """Claim the due schedules not claimed by another sweep (``FOR UPDATE SKIP LOCKED`` + a claimed-until
-    stamp, as ``ledger.services.sweeps``); their pks, earliest due first. Writes only the stamp."""
+    stamp, as ``ledger.services.sweeps``); their pks, earliest due first. Writes only the stamp. Real-time
+    schedules only: one on a test clock moves only when its clock advances."""
     now = now or timezone.now()
     queryset = schedules_due_queryset(now)
     if organization is not None:
@@ -112,9 +116,10 @@ def _abort(schedule: SubscriptionSchedule, reason: str, at: datetime) -> None:
 def _phase_apply(schedule: SubscriptionSchedule, phase: Phase, applier: ScheduleApplier, at: datetime) -> None:
     organization = schedule.organization
     if not schedule.subscription_id:
+        clock = {"test_clock_id": schedule.test_clock.public_id} if schedule.test_clock_id else {}
         schedule.subscription_id = applier.subscription_start(
             organization=organization, customer_id=schedule.customer.customer_id, phase=phase,
-            metadata={"subscriptionSchedule": schedule.public_id}, now=at)
+            metadata={"subscriptionSchedule": schedule.public_id}, now=at, **clock)
     else:
         applier.subscription_phase_change(organization=organization, subscription_id=schedule.subscription_id,
                                           phase=phase, now=at)
@@ -163,7 +168,7 @@ def _step(*, schedule_pk: int, applier: ScheduleApplier, now: datetime) -> bool:
     """Do the one thing due on the schedule (start a phase, end, or abort); False when nothing is due."""
     with transaction.atomic():
         schedule = (SubscriptionSchedule.objects.select_for_update(of=("self",))
-                    .select_related("organization", "customer").filter(pk=schedule_pk).first())
+                    .select_related("organization", "customer", "test_clock").filter(pk=schedule_pk).first())
         if schedule is None or schedule.status not in SubscriptionSchedule.RUNNING:
             return False
         phases = schedule_phases(schedule)
@@ -181,8 +186,11 @@ def _step(*, schedule_pk: int, applier: ScheduleApplier, now: datetime) -> bool:
 
 def schedule_run(*, schedule_pk: int, applier: ScheduleApplier, now: datetime | None = None) -> int:
     """Apply everything due on one schedule up to ``now``, in order, one transaction per step; the number of
-    steps taken (0 when nothing was due: a rerun is harmless)."""
-    now = now or timezone.now()
+    steps taken (0 when nothing was due: a rerun is harmless). Without ``now``: the schedule's test clock's time,
+    else the real one."""
+    if now is None:
+        now = (SubscriptionSchedule.objects.filter(pk=schedule_pk, test_clock__isnull=False)
+               .values_list("test_clock__frozen_time", flat=True).first() or timezone.now())
     steps = 0
     while _step(schedule_pk=schedule_pk, applier=applier, now=now):
         steps += 1
@@ -190,11 +198,12 @@ def schedule_run(*, schedule_pk: int, applier: ScheduleApplier, now: datetime | 
 
 
 def schedules_run_due(*, applier: ScheduleApplier, now: datetime | None = None,
-                      organization: Organization | None = None, limit: int = 1000) -> int:
-    """Run every schedule due at ``now`` inline (a test clock's advance, a management command); steps taken.
-    No claim stamp (``now`` may be a clock's time): the per-schedule lock keeps a concurrent sweep harmless."""
+                      organization: Organization | None = None, limit: int = 1000, clock=None) -> int:
+    """Run every schedule due at ``now`` inline (``clock``: that test clock's schedules at its ``now``, from its
+    advance; else real-time ones, a management command); steps taken. No claim stamp (``now`` may be a clock's
+    time): the per-schedule lock keeps a concurrent sweep harmless."""
     now = now or timezone.now()
-    queryset = schedules_due_queryset(now)
+    queryset = schedules_due_queryset(now, clock)
     if organization is not None:
         queryset = queryset.filter(organization=organization)
     pks = list(queryset.order_by("next_run_at", "pk").values_list("pk", flat=True)[:limit])

@@ -29,7 +29,7 @@ from billing_project.core.errors import NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from billing_project.core.times import parse_rfc3339, rfc3339
-from subscriptions.models import SubscriptionSchedule
+from subscriptions.models import SubscriptionSchedule, TestClock
 from webhooks import services as webhook_services
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -179,6 +179,8 @@ def schedule_data(schedule: SubscriptionSchedule) -> dict[str, Any]:
             data[key] = rfc3339(value)
     if schedule.abort_reason:
         data["abortReason"] = schedule.abort_reason
+    if schedule.test_clock_id:
+        data["testClock"] = schedule.test_clock.public_id
     return data
 
 
@@ -196,24 +198,35 @@ def schedule_event_publish(schedule: SubscriptionSchedule, type: str, previous: 
 def schedule_locked(*, organization: Organization, schedule_id: str) -> SubscriptionSchedule:
     """The schedule row, locked (``of=self``: never the organization or customer rows); 404 otherwise."""
     schedule = (SubscriptionSchedule.objects.select_for_update(of=("self",))
-                .select_related("organization", "customer")
+                .select_related("organization", "customer", "test_clock")
                 .filter(organization=organization, public_id=schedule_id).first())
     if schedule is None:
         raise NotFound("subscription schedule not found", param="id")
     return schedule
 
 
+def _clock(organization: Organization, test_clock_id: str) -> TestClock | None:
+    if not test_clock_id:
+        return None
+    clock = TestClock.objects.filter(organization=organization, public_id=test_clock_id).first()
+    if clock is None:
+        raise NotFound("test clock not found", param="testClock")
+    return clock
+
+
 def schedule_create(*, organization: Organization, customer_id: str, start_date: datetime | None,
                     end_behavior: str = "", phases: list | None = None,
-                    metadata: dict[str, Any] | None = None) -> SubscriptionSchedule:
+                    metadata: dict[str, Any] | None = None, test_clock_id: str = "") -> SubscriptionSchedule:
     """Create a ``not_started`` schedule (phases checked, stored as sent); publishes
-    ``subscription_schedule.created``. No locks (a new row)."""
+    ``subscription_schedule.created``. No locks (a new row). On a test clock (404 ``test clock not found``)
+    it runs only when that clock advances, and the subscription it starts lives on the same clock."""
     checked = phases_check(phases, schedule_start=start_date)
+    clock = _clock(organization, test_clock_id)
     customer = core_services.customer_ensure(organization=organization, customer_id=customer_id)
     with transaction.atomic():
         schedule = SubscriptionSchedule(organization=organization, customer=customer, start_date=start_date,
                                         end_behavior=end_behavior or SubscriptionSchedule.END_RELEASE,
-                                        phases=phases or [], metadata=metadata or {})
+                                        phases=phases or [], metadata=metadata or {}, test_clock=clock)
         schedule.next_run_at = next_run_at(schedule, checked)
         schedule.save()
         schedule_event_publish(schedule, "created")
@@ -249,7 +262,8 @@ def _transition(*, organization: Organization, schedule_id: str, verb: str, stat
                                   param="status", code="invalid_state")
         previous = {"status": schedule.status}
         schedule.status = status
-        setattr(schedule, stamp, now or timezone.now())
+        clock_now = schedule.test_clock.frozen_time if schedule.test_clock_id else None
+        setattr(schedule, stamp, now or clock_now or timezone.now())
         schedule.next_run_at = None
         schedule.save()
         schedule_event_publish(schedule, status, previous)
