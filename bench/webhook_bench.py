@@ -7,7 +7,8 @@ beside a baseline of the same receiver hit directly.
 Without DATABASE_URL the script re-executes itself under ``scripts/stack.py exec`` (throwaway embedded
 PostgreSQL + Redis). Steps:
 1. ``manage.py migrate``; an organization and one enabled endpoint pointing at the receiver.
-2. The receiver: ``http.server`` (threading, HTTP/1.1 keep-alive, answers 200) in its own process.
+2. The receiver: ``bench/webhook_receiver.py`` (asyncio, minimal HTTP/1.1 keep-alive, answers 200, verifies the
+   signature of one request in 20) in its own process; its counts are reported (``receiver_*``).
 3. Baseline: the receiver hit directly with the same signed body, 16 threads over one pooled httpx client.
 4. A real Celery worker (prefork, concurrency 2, as the Procfile) started for the run.
 5. Burst: ``--events`` events committed one transaction each as fast as this process can; deliveries/s =
@@ -28,7 +29,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,27 +39,6 @@ HOST = "127.0.0.1"
 
 def log(message: str) -> None:
     print(f"[webhook-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def serve_receiver(port: int) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):  # noqa: N802 - http.server's name
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 1024  # listen() backlog: the default 5 resets connections under a burst
-
-    Server((HOST, port), Handler).serve_forever()
 
 
 def free_port() -> int:
@@ -114,6 +93,14 @@ def baseline(url: str, body: bytes, headers: dict[str, str], n: int) -> float:
         log(f"baseline: {n - statuses.count(200)} of {n} requests failed")
     client.close()
     return n / elapsed
+
+
+def receiver_stats(url: str) -> dict:
+    import httpx
+
+    stats = httpx.get(url.rsplit("/", 1)[0] + "/stats", timeout=5).json()
+    return {"receiver_requests": stats["requests"], "receiver_signatures_verified": stats["verified"],
+            "receiver_bad_signatures": stats["bad_signatures"]}
 
 
 def wait_delivered(count: int, *, timeout: float) -> None:
@@ -204,11 +191,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4000)
     parser.add_argument("--rate", type=float, default=100)
     parser.add_argument("--paced-seconds", type=float, default=10)
-    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.receiver:
-        serve_receiver(args.receiver)
-        return
     if not os.environ.get("DATABASE_URL"):
         os.execv(sys.executable, [sys.executable, str(ROOT / "scripts" / "stack.py"), "exec", "--",
                                   sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
@@ -222,17 +205,19 @@ def main() -> None:
     from webhooks.services import endpoints
 
     port = free_port()
-    receiver = start([sys.executable, __file__, "--receiver", str(port)], RESULTS / "webhook_receiver.log")
+    org = Organization.objects.create(slug=f"bench-{int(time.time())}", name="Webhook bench")
+    endpoint = endpoints.endpoint_create(organization=org, url=f"http://{HOST}:{port}/hook")
+    receiver = start([sys.executable, str(ROOT / "bench" / "webhook_receiver.py"), str(port), endpoint.secret],
+                     RESULTS / "webhook_receiver.log")
     worker = None
     try:
         time.sleep(1)
-        org = Organization.objects.create(slug=f"bench-{int(time.time())}", name="Webhook bench")
-        endpoint = endpoints.endpoint_create(organization=org, url=f"http://{HOST}:{port}/hook")
         worker = start([sys.executable, "-m", "celery", "-A", "billing_project", "worker", "--pool=prefork",
                         "--concurrency=2", "--loglevel=WARNING"], RESULTS / "webhook_worker.log")
         publish(org, -1)  # warm-up: the worker is up once this one is delivered
         wait_delivered(1, timeout=120)
         result = measure(args, org, endpoint)
+        result.update(receiver_stats(endpoint.url))
     finally:
         stop(worker)
         stop(receiver)
