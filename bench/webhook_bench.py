@@ -2,7 +2,7 @@
 """Webhook delivery benchmark: deliveries/s to a local receiver and p95 from event commit to first attempt,
 beside a baseline of the same receiver hit directly.
 
-  .venv/bin/python bench/webhook_bench.py [--events 4000] [--paced-seconds 10] [--rate 100]
+  .venv/bin/python bench/webhook_bench.py [--events 4000] [--paced-seconds 10] [--rate 500] [--producers 4]
 
 Without DATABASE_URL the script re-executes itself under ``scripts/stack.py exec`` (throwaway embedded
 PostgreSQL + Redis). Steps:
@@ -14,10 +14,11 @@ PostgreSQL + Redis). Steps:
    then a real Celery worker (prefork, concurrency 2, as the Procfile) starts and drains them: deliveries/s =
    events / (last first attempt − first fan-out). This is the figure for the ≥ 500/s target: it measures Tally,
    not how fast this one process can commit events.
-5. Burst (live): ``--events`` more committed as fast as this process can while the worker runs; deliveries/s =
-   events / (last first-attempt − first commit), bounded by the production rate (reported beside it).
-6. Paced: ``--rate`` events/s for ``--paced-seconds``; commit → first attempt p50/p95 (attempt time = when its
-   answer was recorded, so the HTTP round trip is included).
+5. Burst (live): ``--events`` more committed as fast as ``--producers`` threads (default 4) can while the worker
+   runs; deliveries/s = events / (last first-attempt − first commit), bounded by the production rate (reported
+   beside it), and commit → first attempt p50/p95.
+6. Paced: ``--rate`` events/s (spread over the producer threads) for ``--paced-seconds``; commit → first
+   attempt p50/p95 (attempt time = when its answer was recorded, so the HTTP round trip is included).
 Targets (reported, not asserted): ≥ 500 deliveries/s, p95 < 2 s.
 """
 
@@ -156,6 +157,30 @@ def publish(org, i: int) -> int:
                                       customer_id="bench/alice", data={"amount": 100, "currency": "usd", "i": i}).pk
 
 
+def publish_parallel(org, numbers: range, producers: int, rate: float | None = None) -> list[int]:
+    """Commit one event per number from ``producers`` threads (each its own connection), as fast as they can
+    or, with ``rate``, the n-th event at n / rate seconds from the start."""
+    from django.db import connection
+
+    began = time.monotonic()
+
+    def run(part: range) -> list[int]:
+        ids = []
+        try:
+            for i in part:
+                delay = began + (i - numbers.start) / rate - time.monotonic() if rate else 0
+                if delay > 0:
+                    time.sleep(delay)
+                ids.append(publish(org, i))
+            return ids
+        finally:
+            connection.close()
+
+    parts = [numbers[k::producers] for k in range(producers)]
+    with ThreadPoolExecutor(max_workers=producers) as pool:
+        return [pk for ids in pool.map(run, parts) for pk in ids]
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -171,16 +196,16 @@ def measure(args, org, endpoint, procs: dict) -> dict:
     log(f"baseline: {base_rps:.0f} req/s straight to the receiver")
 
     log(f"backlog: {args.events} events committed with no worker running")
-    backlog = [publish(org, i) for i in range(args.events)]
+    backlog = publish_parallel(org, range(args.events), args.producers)
     procs["worker"] = start([sys.executable, "-m", "celery", "-A", "billing_project", "worker", "--pool=prefork",
                              "--concurrency=2", "--loglevel=WARNING"], RESULTS / "webhook_worker.log")
     wait_delivered(args.events, timeout=300)
     backlog_rate = args.events / drain_seconds(backlog)
     log(f"backlog: drained at {backlog_rate:.0f} deliveries/s")
 
-    log(f"burst: {args.events} events, one transaction each, worker running")
+    log(f"burst: {args.events} events, one transaction each from {args.producers} threads, worker running")
     t0 = time.monotonic()
-    burst = [publish(org, args.events + i) for i in range(args.events)]
+    burst = publish_parallel(org, range(args.events, 2 * args.events), args.producers)
     produce_s = time.monotonic() - t0
     wait_delivered(2 * args.events, timeout=300)
     lat, first_commit, last_attempt = latencies(burst)
@@ -189,12 +214,7 @@ def measure(args, org, endpoint, procs: dict) -> dict:
 
     n = int(args.rate * args.paced_seconds)
     log(f"paced: {args.rate}/s for {args.paced_seconds} s ({n} events)")
-    paced, began = [], time.monotonic()
-    for i in range(n):
-        delay = began + i / args.rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        paced.append(publish(org, 2 * args.events + i))
+    paced = publish_parallel(org, range(2 * args.events, 2 * args.events + n), args.producers, rate=args.rate)
     wait_delivered(2 * args.events + n, timeout=300)
     paced_lat, _f, _l = latencies(paced)
     return {
@@ -214,8 +234,9 @@ def measure(args, org, endpoint, procs: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=4000)
-    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--rate", type=float, default=500, help="paced events/s (the target rate)")
     parser.add_argument("--paced-seconds", type=float, default=10)
+    parser.add_argument("--producers", type=int, default=4, help="threads committing the live burst")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
         os.execv(sys.executable, [sys.executable, str(ROOT / "scripts" / "stack.py"), "exec", "--",
