@@ -47,6 +47,7 @@ bench: install
 	$(PY) scripts/stack.py exec -- $(PY) bench/ingest_bench.py
 	$(PY) scripts/stack.py exec -- $(PY) bench/invoice_bench.py
 	$(PY) bench/pdf_bench.py
+	$(PY) bench/webhook_bench.py
 
 clean:
 	rm -rf $(VENV) .data

@@ -1,7 +1,8 @@
 """A real local HTTP receiver for webhook tests: ``http.server`` on 127.0.0.1 in a thread.
 
-``Receiver.script`` is a list of (status, headers) answered in order (the last one repeats); every request
-is kept in ``requests`` as (path, headers, body)."""
+``Receiver.script`` is a list of (status, headers) answered in order (the last one repeats); ``routes`` maps a
+path to its own (status, headers) instead; every request is kept in ``requests`` as (path, headers, body), and
+``max_in_flight`` is the most requests being answered at once."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.script: list[tuple[int, dict[str, str]]] = [(200, {})]
+        self.routes: dict[str, tuple[int, dict[str, str]]] = {}
         self.delay = 0.0
+        self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         receiver = self
 
@@ -27,9 +30,13 @@ class Receiver:
                 with receiver._lock:
                     receiver.requests.append((self.path, dict(self.headers.items()), body))
                     index = min(len(receiver.requests), len(receiver.script)) - 1
-                    status, headers = receiver.script[index]
+                    status, headers = receiver.routes.get(self.path, receiver.script[index])
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                with receiver._lock:
+                    receiver.in_flight -= 1
                 payload = b'{"ok": true}'
                 self.send_response(status)
                 for name, value in headers.items():

@@ -241,7 +241,26 @@ def deliveries_record(*, results: list[tuple[int, transport.AttemptResult | None
                 counts[result.outcome] += 1
             changed.append(delivery)
         DeliveryAttempt.objects.bulk_create(attempts)
-        Delivery.objects.bulk_update(changed, ["status", "attempt_count", "next_attempt_at", "claim_token",
-                                               "claimed_until", "last_status_code", "last_error", "delivered_at"])
+        _deliveries_update(changed)
         event_pending_refresh(sorted({d.event_id for d in changed}))
     return dict(counts)
+
+
+def _deliveries_update(changed: list[Delivery]) -> None:
+    """Write the recorded state of ``changed`` in one ``UPDATE … FROM (VALUES …)`` (Django's ``bulk_update``
+    builds a CASE per column and row, which cost more than the HTTP request it records)."""
+    if not changed:
+        return
+    rows = ", ".join(["(%s, %s, %s, %s::timestamptz, %s::uuid, %s::timestamptz, %s::integer, %s, %s::timestamptz)"]
+                     * len(changed))
+    params = [value for d in changed for value in (
+        d.pk, d.status, d.attempt_count, d.next_attempt_at, d.claim_token, d.claimed_until, d.last_status_code,
+        d.last_error, d.delivered_at)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            UPDATE webhooks_delivery d SET status = v.status, attempt_count = v.attempt_count,
+                next_attempt_at = v.next_attempt_at, claim_token = v.claim_token, claimed_until = v.claimed_until,
+                last_status_code = v.last_status_code, last_error = v.last_error, delivered_at = v.delivered_at
+            FROM (VALUES {rows}) AS v(id, status, attempt_count, next_attempt_at, claim_token, claimed_until,
+                                      last_status_code, last_error, delivered_at)
+            WHERE d.id = v.id""", params)
