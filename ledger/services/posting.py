@@ -83,6 +83,14 @@ _SELECT_ACCOUNTS = (
 )
 
 
+def accounts_find(*, organization: Organization, currency: str, customer: str, customer_kinds: tuple[str, ...],
+                  house_kinds: tuple[str, ...] = ()) -> dict[str, Account]:
+    """The accounts of these kinds that exist (none created): one plain SELECT, safe inside a transaction that
+    holds locks. A caller missing one resolves it with ``accounts_resolve`` outside its transaction."""
+    return _accounts_fetch(organization=organization, currency=currency, customer=customer,
+                           customer_kinds=customer_kinds, house_kinds=house_kinds)
+
+
 def _accounts_fetch(*, organization, currency, customer, customer_kinds, house_kinds) -> dict[str, Account]:
     # Plain SQL: this runs on every posting and the ORM's query building costs more than the query.
     with connection.cursor() as cursor:
