@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50)
     parser.add_argument("--show-sql", action="store_true")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the renewal's SELECTs")
     parser.add_argument("--dump", default="", help="write the raw cProfile stats to this file")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
@@ -38,7 +39,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, connections
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
@@ -66,6 +67,8 @@ def main() -> None:
                      plan_snapshot=plan_snapshot(plan), started_at=start, current_period_start=start,
                      current_period_end=now - timedelta(seconds=1), anchor_day=start.day, segment_start=start)
         for k in range(args.size)])
+    with connections['default'].cursor() as cursor:  # bulk rows: analyzed, as autovacuum would have
+        cursor.execute("ANALYZE")
     pks = sweeps.subscriptions_claim(now=now, limit=args.size)
     # warm-up: first renewal of each customer resolves/creates accounts
     for pk in pks[:args.customers]:
@@ -85,7 +88,40 @@ def main() -> None:
             print("   ", sql[:300])
     for key, n in kinds.most_common():
         print(f"  {n:3d}  {key}")
+    if args.explain:
+        with connection.cursor() as cursor:
+            for q in ctx.captured_queries:
+                if q["sql"].lstrip().startswith("SELECT"):
+                    cursor.execute("EXPLAIN ANALYZE " + q["sql"])
+                    print("  ", q["sql"][:150], "\n      ", "\n       ".join(r[0] for r in cursor.fetchall()))
     rest = pks[args.customers + 1:]
+    timed: dict[str, list[float]] = {}
+
+    def timer(execute, sql, params, many, context):
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split()[:3])[:50]
+            found = re.search(r' FROM "?(\w+)"?', sql)
+            if sql.lstrip().startswith("SELECT") and found:
+                key = "SELECT " + found.group(1) + (" FOR UPDATE" if "FOR UPDATE" in sql else "")
+            if key.startswith(("SAVEPOINT", "RELEASE")):
+                key = key.split('"')[0]
+            timed.setdefault(key, []).append(time.perf_counter() - t)
+
+    half = len(rest) // 2
+    t0 = time.perf_counter()
+    with connection.execute_wrapper(timer):
+        for pk in rest[:half]:
+            renewals.subscription_due_process(subscription_pk=pk, now=now)
+    elapsed = time.perf_counter() - t0
+    total_sql = sum(sum(v) for v in timed.values())
+    print(f"unprofiled: {half} renewals in {elapsed:.2f} s = {half / elapsed:.1f}/s; "
+          f"SQL wall {total_sql / half * 1000:.1f} ms per renewal of {elapsed / half * 1000:.1f}")
+    for key, values in sorted(timed.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {sum(values) / half * 1000:6.2f} ms/renewal  {len(values) / half:4.1f}x  {key}")
+    rest = rest[half:]
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()

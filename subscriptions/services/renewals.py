@@ -7,11 +7,16 @@ Invariants
   renew, or dunning), and only then applies the outcome. Sweeping twice, concurrently, or after a crash
   therefore bills nothing twice.
 - Three short phases, no transaction around collection: (1) lock + draft + renewal row, (2) finalize and
-  collect (``invoice_collect_now``, the one place that collects), (3) lock again and apply the outcome:
+  collect (``invoice_collect_now``, the one place that collects a card), (3) lock again and apply the outcome:
   paid → the period advances (``past_due``/``unpaid`` → ``active``), ``subscription.renewed``; failed →
   ``past_due`` and the first dunning retry is scheduled. A subscription with a pending at-period-end
   cancel is ended instead once its period is over (``canceled``, ``endedAt`` = period end), whatever the
   final invoice's collection does.
+- The sweeper's renewal of a customer WITHOUT a default payment method runs the three phases in ONE
+  transaction (``_settle_in_place``): nothing can be charged to a card, so collection is credits → customer
+  balance → deposits only, no processor call; same locks in the same order (subscription → invoice →
+  sequence → ledger), same postings, events and audit records, one commit instead of four. A default
+  payment method, an account not created yet or a negative total take the three phases.
 - Dunning: retries after the organization's ``dunning_retry_days`` (default 1, 3, 7 days; each counted
   from the previous attempt); after the last failure the invoice is marked uncollectible and the
   subscription becomes ``unpaid`` (or ``canceled``, per setting). An invoice paid another way in between
