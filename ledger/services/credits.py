@@ -240,6 +240,14 @@ def _usable_grants(*, organization: Organization, user: str, currency: str, lock
     return list(qs)
 
 
+def _grants_locked(*, organization: Organization, user: str, currency: str,
+                   already: list[CreditGrant] | None) -> list[CreditGrant]:
+    """The usable grants, locked: ``already`` when a locking preview took them in this transaction."""
+    if already is not None:
+        return already
+    return _usable_grants(organization=organization, user=user, currency=currency, lock=True)
+
+
 def burn_credits_preview(*, organization: Organization, user: str, currency: str, charges: Sequence[Charge],
                          now: datetime | None = None, lock: bool = False) -> BurnResult:
     """What ``burn_credits`` would take right now, without writing anything.
@@ -290,8 +298,7 @@ def burn_credits(*, organization: Organization, user: str, currency: str, charge
     fingerprint = _request_fingerprint(user, currency, charges)
     now = now or timezone.now()
     with transaction.atomic():
-        grants = (locked_grants if locked_grants is not None
-                  else _usable_grants(organization=organization, user=user, currency=currency, lock=True))
+        grants = _grants_locked(organization=organization, user=user, currency=currency, already=locked_grants)
         # Checked under the grant locks: a concurrent burn with the same key has committed or not started.
         existing = BalanceTransaction.objects.filter(organization=organization, idempotency_key=key).first()
         if existing is not None:
