@@ -30,7 +30,7 @@ from invoicing.services import invoices as invoice_services
 from invoicing.services.invoice_render import collection_data
 from ledger import postings
 from ledger import services as ledger_services
-from ledger.models import BalanceTransaction, CustomerBalanceTransaction
+from ledger.models import Account, BalanceTransaction, CustomerBalanceTransaction
 from ledger.services import collection as collection_services
 from ledger.services import credit_returns
 from ledger.services import customer_balance as customer_balance_services
@@ -54,6 +54,25 @@ def invoice_collection_accounts(*, organization: Organization, invoice_id: str) 
                                                             currency=invoice.currency)
 
 
+_FINALIZE_HOUSE_KINDS = (Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
+
+
+def invoice_lifecycle_accounts_find(invoice: Invoice) -> tuple[dict[str, Account], CollectionAccounts] | None:
+    """Every account the finalization and the funds collection of ``invoice`` post to, in ONE query that
+    creates nothing (safe inside a transaction holding locks): (the accounts for ``invoice_finalize_locked``,
+    the customer balance among them when it exists; the ``CollectionAccounts``). None when the receivable or
+    a house account does not exist yet: the caller takes the path that resolves them before locking."""
+    found = ledger_services.accounts_find(
+        organization=invoice.organization, currency=invoice.currency, customer=invoice.customer,
+        customer_kinds=(Account.KIND_RECEIVABLE, Account.KIND_CUSTOMER_BALANCE, Account.KIND_WALLET),
+        house_kinds=_FINALIZE_HOUSE_KINDS)
+    if any(kind not in found for kind in (Account.KIND_RECEIVABLE, *_FINALIZE_HOUSE_KINDS)):
+        return None
+    return found, CollectionAccounts(receivable=found[Account.KIND_RECEIVABLE],
+                                     customer_balance=found.get(Account.KIND_CUSTOMER_BALANCE),
+                                     wallet=found.get(Account.KIND_WALLET))
+
+
 def invoice_collection_lock(*, organization: Organization, invoice_id: str) -> Invoice:
     """The invoice row locked (the first lock of every collection step)."""
     return invoice_services._locked(organization=organization, invoice_id=invoice_id)
@@ -65,6 +84,13 @@ def invoice_funds_apply(*, organization: Organization, invoice_id: str, accounts
     ledger's collection locks. Emits ``invoice.paid`` (funds covered everything), ``invoice.payment_failed``
     (a shortfall and no card) or ``invoice.updated`` (a card payment of the remainder is now pending)."""
     invoice = invoice_collection_lock(organization=organization, invoice_id=invoice_id)
+    return invoice_funds_apply_locked(invoice, accounts=accounts, pay_remainder=pay_remainder, now=now)
+
+
+def invoice_funds_apply_locked(invoice: Invoice, *, accounts: CollectionAccounts, pay_remainder: bool,
+                               now: datetime) -> FundsApplied:
+    """``invoice_funds_apply`` for an invoice the caller's transaction already holds locked (or created)."""
+    organization = invoice.organization
     invoice_services._collect_guard(invoice)
     amount = invoice.amount_due
     attempt = invoice.attempt_count + 1

@@ -180,6 +180,13 @@ def invoice_pdf_enqueue(invoice: Invoice) -> None:
     if invoice.status == Invoice.STATUS_DRAFT:
         return
     pk = invoice.pk
+    # One render per invoice per commit: a render already queued at this very savepoint level (the same
+    # savepoint ids: it commits or rolls back exactly with this change) renders the committed state.
+    if connection.in_atomic_block:
+        level = set(connection.savepoint_ids)
+        if any(getattr(func, "invoice_pdf_pk", None) == pk and sids == level
+               for sids, func, _robust in connection.run_on_commit):
+            return
 
     def enqueue() -> None:
         from invoicing import tasks  # the tasks module imports this one
@@ -189,4 +196,5 @@ def invoice_pdf_enqueue(invoice: Invoice) -> None:
         except Exception:  # the change has committed: a PDF left for later must not fail it
             logger.exception("could not enqueue the PDF render of invoice %s", pk)
 
+    enqueue.invoice_pdf_pk = pk  # type: ignore[attr-defined]
     transaction.on_commit(enqueue)

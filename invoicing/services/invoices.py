@@ -199,12 +199,11 @@ def invoice_create(*, organization: Organization, customer: str, currency: str =
                           period_end=period_end, metadata=metadata or {})
         taken: set[str] = set()
         built = [line_build(invoice, line, f"lineItems[{i}]", taken) for i, line in enumerate(lines)]
-        invoice.save()
-        InvoiceLineItem.objects.bulk_create(built)
         invoice.__dict__["_lines_cache"] = built
         invoice.__dict__["_tax_lines_cache"] = []
-        invoice_totals_recompute(invoice, retax=False)
+        invoice_totals_recompute(invoice, retax=False)  # from the built lines: one INSERT with its totals
         invoice.save()
+        InvoiceLineItem.objects.bulk_create(built)  # one INSERT for every line (they take the invoice's pk)
         invoice_event_publish(invoice, "invoice.created")
     return invoice
 
@@ -340,6 +339,15 @@ def _previous_balance_collect(invoice: Invoice, *, balance_account: Account | No
         txn_type=BalanceTransaction.TYPE_INVOICE_FINALIZE)
 
 
+def invoice_finalize_accounts(invoice: Invoice) -> tuple[dict[str, Account], Account | None]:
+    """What finalization posts to: the receivable and house accounts (created on first use) and the customer
+    balance (found, never created: a customer who never had a balance owes nothing). Before any lock."""
+    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
+    balance_account = Account.objects.filter(organization=invoice.organization, kind=Account.KIND_CUSTOMER_BALANCE,
+                                             customer=invoice.customer, currency=invoice.currency).first()
+    return accounts, balance_account
+
+
 def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str = "", reason: str = "",
                      now: datetime | None = None) -> Invoice:
     """draft → open: recompute and freeze the tax, assign the next ``INV-`` number (gap-free, under the
@@ -351,45 +359,50 @@ def invoice_finalize(*, organization: Organization, invoice_id: str, actor: str 
     now = now or timezone.now()
     invoice = _get(organization=organization, invoice_id=invoice_id)
     _finalize_guard(invoice)  # refused before anything is resolved or created; re-checked under the lock
-    accounts = _ledger_accounts(invoice, Account.KIND_REVENUE, Account.KIND_TAX_PAYABLE, Account.KIND_CREDIT_NOTES)
-    # Found, never created: a customer who never had a balance owes nothing.
-    balance_account = Account.objects.filter(organization=organization, kind=Account.KIND_CUSTOMER_BALANCE,
-                                             customer=invoice.customer, currency=invoice.currency).first()
+    accounts, balance_account = invoice_finalize_accounts(invoice)
     with transaction.atomic():
         invoice = _locked(organization=organization, invoice_id=invoice_id)
-        _finalize_guard(invoice)
-        invoice_totals_recompute(invoice, retax=True)
-        if invoice.total < 0:
-            raise Conflict(f"invoice total is negative ({invoice.total}); remove the credit lines or issue a "
-                           "credit note instead", code="invoice_total_negative", param="lineItems")
-        invoice.status = Invoice.STATUS_OPEN
-        invoice.finalized_at = now
-        invoice.due_date = now + timedelta(days=organization.invoice_due_days)
-        # Late: the sequence row lock serialises finalizations of the whole organization; only the
-        # customer-balance row (a previous balance) and the postings come after it (lock order).
-        invoice.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_INVOICE)
-        invoice.number_str = document_number("INV", invoice.number)
-        _previous_balance_collect(invoice, balance_account=balance_account,
-                                  receivable=accounts[Account.KIND_RECEIVABLE])
-        invoice.save()
-        billed = invoice.total - invoice.previous_balance  # the previous balance is posted on its own
-        if billed > 0:
-            ledger_services.transaction_post(
-                organization=organization, type=BalanceTransaction.TYPE_INVOICE_FINALIZE,
-                currency=invoice.currency, amount=billed,
-                legs=invoice_postings.invoice_finalize(
-                    receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
-                    tax_payable=accounts[Account.KIND_TAX_PAYABLE], revenue_amount=_revenue_amount(invoice),
-                    tax_amount=invoice.tax + invoice.tax_inclusive),
-                customer=invoice.customer, idempotency_key=f"invoice-finalize:{invoice.public_id}",
-                notes=f"Invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
-        if invoice.credit_notes_amount:  # notes issued on the draft: checked against the total, posted now
-            from invoicing.services import credit_notes  # noqa: PLC0415 — credit_notes imports this module
-            credit_notes.credit_notes_post_for_finalize(invoice=invoice, accounts=accounts)
-        _actor_audit(invoice, actor=actor, action="invoice.finalize", reason=reason,
-                     data={"number": invoice.number_str, "total": invoice.total})
-        invoice_event_publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
+        invoice_finalize_locked(invoice, accounts=accounts, balance_account=balance_account, actor=actor,
+                                reason=reason, now=now)
     return invoice
+
+
+def invoice_finalize_locked(invoice: Invoice, *, accounts: dict[str, Account], balance_account: Account | None,
+                            actor: str = "", reason: str = "", now: datetime) -> None:
+    """``invoice_finalize`` inside the caller's transaction, the invoice locked (or created in it), accounts
+    from ``invoice_finalize_accounts`` (or the same kinds found in one query). Same checks and effects."""
+    organization = invoice.organization
+    _finalize_guard(invoice)
+    invoice_totals_recompute(invoice, retax=True)
+    if invoice.total < 0:
+        raise Conflict(f"invoice total is negative ({invoice.total}); remove the credit lines or issue a "
+                       "credit note instead", code="invoice_total_negative", param="lineItems")
+    invoice.status = Invoice.STATUS_OPEN
+    invoice.finalized_at = now
+    invoice.due_date = now + timedelta(days=organization.invoice_due_days)
+    # Late: the sequence row lock serialises finalizations of the whole organization; only the
+    # customer-balance row (a previous balance) and the postings come after it (lock order).
+    invoice.number = sequence_next(organization=organization, kind=DocumentSequence.KIND_INVOICE)
+    invoice.number_str = document_number("INV", invoice.number)
+    _previous_balance_collect(invoice, balance_account=balance_account, receivable=accounts[Account.KIND_RECEIVABLE])
+    invoice.save()
+    billed = invoice.total - invoice.previous_balance  # the previous balance is posted on its own
+    if billed > 0:
+        ledger_services.transaction_post(
+            organization=organization, type=BalanceTransaction.TYPE_INVOICE_FINALIZE,
+            currency=invoice.currency, amount=billed,
+            legs=invoice_postings.invoice_finalize(
+                receivable=accounts[Account.KIND_RECEIVABLE], revenue=accounts[Account.KIND_REVENUE],
+                tax_payable=accounts[Account.KIND_TAX_PAYABLE], revenue_amount=_revenue_amount(invoice),
+                tax_amount=invoice.tax + invoice.tax_inclusive),
+            customer=invoice.customer, idempotency_key=f"invoice-finalize:{invoice.public_id}",
+            notes=f"Invoice {invoice.number_str}", source_type="invoice", source_id=invoice.public_id)
+    if invoice.credit_notes_amount:  # notes issued on the draft: checked against the total, posted now
+        from invoicing.services import credit_notes  # noqa: PLC0415 — credit_notes imports this module
+        credit_notes.credit_notes_post_for_finalize(invoice=invoice, accounts=accounts)
+    _actor_audit(invoice, actor=actor, action="invoice.finalize", reason=reason,
+                 data={"number": invoice.number_str, "total": invoice.total})
+    invoice_event_publish(invoice, "invoice.finalized", {"status": Invoice.STATUS_DRAFT})
 
 
 def _credit_charges(invoice: Invoice, amount: int) -> list[Charge]:

@@ -22,7 +22,13 @@ from ledger.services.holds import (
     holds_due,
     holds_expire,
 )
-from ledger.services.posting import accounts_resolve, transaction_data, transaction_post, wallet_set_overdraft
+from ledger.services.posting import (
+    accounts_find,
+    accounts_resolve,
+    transaction_data,
+    transaction_post,
+    wallet_set_overdraft,
+)
 from ledger.services.wallet import (
     REFUND_TAG,
     STARTER_CREDIT_CENTS,
@@ -46,6 +52,7 @@ __all__ = [
     "STARTER_CREDIT_DAYS",
     "STARTER_CREDIT_TAG",
     "USAGE_TAG",
+    "accounts_find",
     "accounts_resolve",
     "balances_expire",
     "deposit_create",

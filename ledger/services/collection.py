@@ -123,7 +123,7 @@ def invoice_collect(*, organization: Organization, customer: str, currency: str,
             burn = credit_services.burn_credits(
                 organization=organization, user=customer, currency=currency, charges=charges,
                 idempotency_key=f"{idempotency_key}:credits", settle_to=accounts.receivable, now=now,
-                source_type="invoice", source_id=invoice_id)
+                source_type="invoice", source_id=invoice_id, locked_grants=preview.locked_grants)
             if burn.applied != credit_available:  # same locks held since the preview: cannot differ
                 raise RuntimeError(f"credit burn took {burn.applied}, preview promised {credit_available}")
             result.credit_used = burn.applied

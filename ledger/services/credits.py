@@ -64,6 +64,7 @@ class BurnResult:
     allocations: list[Allocation] = field(default_factory=list)
     transaction: BalanceTransaction | None = None
     replayed: bool = False
+    locked_grants: list[CreditGrant] | None = None  # a locking preview's grants, for the burn that follows
 
     @property
     def remaining(self) -> int:
@@ -239,6 +240,14 @@ def _usable_grants(*, organization: Organization, user: str, currency: str, lock
     return list(qs)
 
 
+def _grants_locked(*, organization: Organization, user: str, currency: str,
+                   already: list[CreditGrant] | None) -> list[CreditGrant]:
+    """The usable grants, locked: ``already`` when a locking preview took them in this transaction."""
+    if already is not None:
+        return already
+    return _usable_grants(organization=organization, user=user, currency=currency, lock=True)
+
+
 def burn_credits_preview(*, organization: Organization, user: str, currency: str, charges: Sequence[Charge],
                          now: datetime | None = None, lock: bool = False) -> BurnResult:
     """What ``burn_credits`` would take right now, without writing anything.
@@ -250,7 +259,7 @@ def burn_credits_preview(*, organization: Organization, user: str, currency: str
     grants = _usable_grants(organization=organization, user=user, currency=currency, lock=lock)
     allocations = _allocate(grants, [c for c in charges if c.amount > 0], now)
     return BurnResult(requested=sum(c.amount for c in charges), applied=sum(a.amount for a in allocations),
-                      allocations=allocations)
+                      allocations=allocations, locked_grants=grants if lock else None)
 
 
 def _request_fingerprint(user: str, currency: str, charges: Sequence[Charge]) -> str:
@@ -270,14 +279,17 @@ def _burn_replay(txn: BalanceTransaction, fingerprint: str, requested: int) -> B
 
 def burn_credits(*, organization: Organization, user: str, currency: str, charges: Sequence[Charge],
                  idempotency_key: str, settle_to: Account | None = None, now: datetime | None = None,
-                 source_type: str = "", source_id: str = "") -> BurnResult:
+                 source_type: str = "", source_id: str = "",
+                 locked_grants: list[CreditGrant] | None = None) -> BurnResult:
     """Burn the customer's credits for ``charges`` (the seed's ``BurnCredits``); returns what was applied
     and the overage (``remaining``).
 
     Locking: the customer's usable grants in ``currency``, ascending id, then nothing else (the grant
     accounts are not wallets). Atomic: one ``credit_burn`` transaction debits every burned grant account
     and credits ``settle_to`` (default: house ``credits_applied``). Idempotency: ``idempotency_key`` is
-    required; a retry returns the first result (``replayed``). Emits ``credit_grant.burned`` per grant."""
+    required; a retry returns the first result (``replayed``). Emits ``credit_grant.burned`` per grant.
+    ``locked_grants``: the ``locked_grants`` of a ``burn_credits_preview(lock=True)`` of the same customer and
+    currency earlier in the caller's transaction (still locked, unchanged since): not selected again."""
     if not idempotency_key:
         raise ValidationError("an idempotency key is required to burn credits", param="idempotencyKey")
     _validate_charges(charges)
@@ -286,7 +298,7 @@ def burn_credits(*, organization: Organization, user: str, currency: str, charge
     fingerprint = _request_fingerprint(user, currency, charges)
     now = now or timezone.now()
     with transaction.atomic():
-        grants = _usable_grants(organization=organization, user=user, currency=currency, lock=True)
+        grants = _grants_locked(organization=organization, user=user, currency=currency, already=locked_grants)
         # Checked under the grant locks: a concurrent burn with the same key has committed or not started.
         existing = BalanceTransaction.objects.filter(organization=organization, idempotency_key=key).first()
         if existing is not None:
@@ -308,6 +320,7 @@ def burn_credits(*, organization: Organization, user: str, currency: str, charge
         txn = ledger_services.transaction_post(
             organization=organization, type=BalanceTransaction.TYPE_CREDIT_BURN, currency=currency, amount=applied,
             legs=postings.credit_burn(takes=takes, settle=settle_to), customer=user, idempotency_key=key,
+            idempotency_checked=True,
             notes=f"Credits applied: {applied} of {requested}",
             metadata={"requestFingerprint": fingerprint, "requested": requested,
                       "allocations": [{"grantId": a.grant_id, "meterId": a.meter_id, "amount": a.amount}

@@ -83,6 +83,14 @@ _SELECT_ACCOUNTS = (
 )
 
 
+def accounts_find(*, organization: Organization, currency: str, customer: str, customer_kinds: tuple[str, ...],
+                  house_kinds: tuple[str, ...] = ()) -> dict[str, Account]:
+    """The accounts of these kinds that exist (none created): one plain SELECT, safe inside a transaction that
+    holds locks. A caller missing one resolves it with ``accounts_resolve`` outside its transaction."""
+    return _accounts_fetch(organization=organization, currency=currency, customer=customer,
+                           customer_kinds=customer_kinds, house_kinds=house_kinds)
+
+
 def _accounts_fetch(*, organization, currency, customer, customer_kinds, house_kinds) -> dict[str, Account]:
     # Plain SQL: this runs on every posting and the ORM's query building costs more than the query.
     with connection.cursor() as cursor:
@@ -179,15 +187,18 @@ def transaction_post(*, organization: Organization, type: str, currency: str, am
                      customer: str = "", idempotency_key: str | None = None, tags: str = "", notes: str = "",
                      metadata: dict[str, Any] | None = None, source_type: str = "", source_id: str = "",
                      reverses: BalanceTransaction | None = None, expires_at: datetime | None = None,
-                     consume_lots: bool = True) -> BalanceTransaction:
+                     consume_lots: bool = True, idempotency_checked: bool = False) -> BalanceTransaction:
     """Post one balanced transaction and update the running balances of the wallets it touches.
 
     Locking: each touched wallet row, ascending id, via UPDATE … RETURNING; then its open lots.
     Idempotency: ``idempotency_key`` unique per organization; replays return the original with
-    ``.replayed = True``. Side effects: ``balance_transaction.created`` in the same transaction."""
+    ``.replayed = True``; ``idempotency_checked``: the caller already looked the key up, in this transaction,
+    under locks every posting with that key takes first (``burn_credits``: the grants), so it is not looked up
+    again (a unique violation still replays). Side effects: ``balance_transaction.created`` in the same
+    transaction."""
     _validate_legs(organization=organization, currency=currency, legs=legs)
     fingerprint = _fingerprint(type=type, currency=currency, amount=amount, customer=customer, legs=legs)
-    if idempotency_key:
+    if idempotency_key and not idempotency_checked:
         existing = BalanceTransaction.objects.filter(organization=organization,
                                                      idempotency_key=idempotency_key).first()
         if existing is not None:

@@ -29,7 +29,7 @@ from billing_project.core.models import Customer, Organization
 from invoicing.models import Invoice
 from invoicing.services import invoice_collection
 from ledger.services import collection as collection_services
-from ledger.services.collection import CollectionResult
+from ledger.services.collection import CollectionAccounts, CollectionResult
 from payments.models import PaymentAttempt, PaymentIntent, PaymentMethod
 from payments.processors import base
 from payments.processors.base import ProcessorResult
@@ -92,6 +92,17 @@ def invoice_collect(*, organization: Organization, invoice_id: str, actor: str =
         pending = invoice.collection_pending
         return invoice, CollectionResult(requested=pending.get("requested", 0), error=PENDING_ERROR)
     return collection_attempt_apply(attempt_pk=attempt.pk, result=result, now=now)
+
+
+def invoice_collect_funds_locked(*, invoice: Invoice, accounts: CollectionAccounts, actor: str = "",
+                                 now: datetime) -> CollectionResult:
+    """Step 1 alone, for a customer without a default payment method (the caller checked, under its locks):
+    credits → customer balance → deposits, all or nothing, inside the caller's transaction with the invoice
+    locked (or created in it). No card, so no processor call and no second phase: the invoice is paid or
+    ``invoice.payment_failed``. Same postings, events and audit record as ``invoice_collect``."""
+    applied = invoice_collection.invoice_funds_apply_locked(invoice, accounts=accounts, pay_remainder=False, now=now)
+    _audit(invoice, actor, {"success": applied.result.success, "amountCharged": applied.result.amount_charged})
+    return applied.result
 
 
 def _current_result(invoice: Invoice, intent: PaymentIntent) -> CollectionResult:

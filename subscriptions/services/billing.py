@@ -184,6 +184,12 @@ def item_lines(sub: Subscription, draft: Draft, *, start: datetime, end: datetim
 def draft_invoice_create(sub: Subscription, draft: Draft, *, kind: str, start: datetime, end: datetime) -> Renewal:
     """Write the draft invoice and its ``Renewal`` row (unique per subscription and period unless a proration
     invoice), mark the pending lines invoiced and move the item watermarks. Caller holds the sub lock."""
+    return draft_invoice_write(sub, draft, kind=kind, start=start, end=end)[0]
+
+
+def draft_invoice_write(sub: Subscription, draft: Draft, *, kind: str, start: datetime,
+                        end: datetime) -> tuple[Renewal, Invoice]:
+    """``draft_invoice_create``, returning the draft invoice too."""
     metadata = {"subscriptionId": sub.public_id, "billingReason": kind}
     if draft.skipped:
         metadata["skippedItems"] = draft.skipped
@@ -196,7 +202,7 @@ def draft_invoice_create(sub: Subscription, draft: Draft, *, kind: str, start: d
         PendingLine.objects.filter(pk__in=[p.pk for p in draft.pending]).update(invoice_id=invoice.public_id)
     for item_pk, watermark in draft.watermarks.items():
         SubscriptionItem.objects.filter(pk=item_pk, usage_watermark__lt=watermark).update(usage_watermark=watermark)
-    return renewal
+    return renewal, invoice
 
 
 def invoice_of(renewal: Renewal) -> Invoice:

@@ -7,13 +7,18 @@ Invariants
   renew, or dunning), and only then applies the outcome. Sweeping twice, concurrently, or after a crash
   therefore bills nothing twice.
 - Three short phases, no transaction around collection: (1) lock + draft + renewal row, (2) finalize and
-  collect (``invoice_collect_now``, the one place that collects), (3) lock again and apply the outcome:
+  collect (``invoice_collect_now``, the one place that collects a card), (3) lock again and apply the outcome:
   paid → the period advances (``past_due``/``unpaid`` → ``active``), ``subscription.renewed``; failed →
   ``past_due`` and the first dunning retry is scheduled; left pending by the processor (a timeout) →
   the renewal is ``processing``, the subscription keeps its status, and once the payments reconciler has
   settled the payment the next sweep applies paid or failed as above. A subscription with a pending at-period-end
   cancel is ended instead once its period is over (``canceled``, ``endedAt`` = period end), whatever the
   final invoice's collection does.
+- The sweeper's renewal of a customer WITHOUT a default payment method runs the three phases in ONE
+  transaction (``_settle_in_place``): nothing can be charged to a card, so collection is credits → customer
+  balance → deposits only, no processor call; same locks in the same order (subscription → invoice →
+  sequence → ledger), same postings, events and audit records, one commit instead of four. A default
+  payment method, an account not created yet or a negative total take the three phases.
 - Dunning: retries after the organization's ``dunning_retry_days`` (default 1, 3, 7 days; each counted
   from the previous attempt); after the last failure the invoice is marked uncollectible and the
   subscription becomes ``unpaid`` (or ``canceled``, per setting). An invoice paid another way in between
@@ -32,7 +37,7 @@ from django.utils import timezone
 from billing_project.core.errors import Conflict
 from billing_project.core.models import Organization
 from invoicing.models import Invoice
-from invoicing.services import invoice_render
+from invoicing.services import invoice_collection, invoice_render
 from invoicing.services import invoices as invoice_services
 from payments.services import collection as payment_collection
 from subscriptions import periods, selectors
@@ -84,12 +89,13 @@ def _final_action(organization: Organization) -> str:
 
 # --- phase 1 -----------------------------------------------------------------------------------------
 
-def _renewal_open(sub: Subscription, *, now: datetime) -> Renewal:
-    """The renewal of the current period: the existing one, or a new draft invoice. Caller holds the lock."""
+def _renewal_open(sub: Subscription, *, now: datetime) -> tuple[Renewal, Invoice | None]:
+    """The renewal of the current period: the existing one, or a new one with its draft invoice (returned
+    too; None for an existing renewal). Caller holds the lock."""
     existing = (Renewal.objects.filter(subscription=sub, period_start=sub.current_period_start)
                 .exclude(kind=Renewal.KIND_PRORATION).first())
     if existing is not None:
-        return existing
+        return existing, None
     start, end = sub.current_period_start, sub.current_period_end
     draft = billing.Draft()
     billing.pending_lines(sub, draft)
@@ -100,7 +106,7 @@ def _renewal_open(sub: Subscription, *, now: datetime) -> Renewal:
     billing.item_lines(sub, draft, start=start, end=end, now=now)
     sub.save()
     kind = Renewal.KIND_FINAL if sub.cancel_at_period_end else Renewal.KIND_RENEWAL
-    return billing.draft_invoice_create(sub, draft, kind=kind, start=start, end=end)
+    return billing.draft_invoice_write(sub, draft, kind=kind, start=start, end=end)
 
 
 # --- phase 2 and 3 -----------------------------------------------------------------------------------
@@ -193,24 +199,51 @@ def _outcome_apply(*, renewal_pk: int, subscription_pk: int, invoice: Invoice, a
         renewal = Renewal.objects.select_for_update().get(pk=renewal_pk)
         if _pending(invoice):
             return _processing(sub, renewal, attempted=attempted, now=now)
-        # A voided invoice is forgiven by an operator: the period counts as settled.
-        paid = invoice.status in (Invoice.STATUS_PAID, Invoice.STATUS_VOID)
-        if paid:
-            renewal.status, renewal.next_retry_at = invoice.status, None
-        elif invoice.status == Invoice.STATUS_UNCOLLECTIBLE:
-            renewal.status, renewal.next_retry_at = Renewal.STATUS_UNCOLLECTIBLE, None
-            renewal.save()
-            _final_action_apply(sub, renewal, now=now)
-            return renewal
-        elif attempted or renewal.status in (Renewal.STATUS_OPEN, Renewal.STATUS_PROCESSING):
-            renewal.attempts += 1 if attempted else 0
-            renewal.status = Renewal.STATUS_PAST_DUE
-            days = retry_days(sub.organization)
-            index = max(renewal.attempts - 1, 0)
-            renewal.next_retry_at = now + timedelta(days=days[index]) if index < len(days) else now
-        renewal.save()
-        _subscription_outcome(sub, renewal, paid=paid, now=now)
+        _outcome_apply_locked(sub, renewal, invoice=invoice, attempted=attempted, now=now)
     return renewal
+
+
+def _outcome_apply_locked(sub: Subscription, renewal: Renewal, *, invoice: Invoice, attempted: bool,
+                          now: datetime) -> None:
+    """Phase 3 on the locked subscription and renewal (caller's transaction)."""
+    # A voided invoice is forgiven by an operator: the period counts as settled.
+    paid = invoice.status in (Invoice.STATUS_PAID, Invoice.STATUS_VOID)
+    if paid:
+        renewal.status, renewal.next_retry_at = invoice.status, None
+    elif invoice.status == Invoice.STATUS_UNCOLLECTIBLE:
+        renewal.status, renewal.next_retry_at = Renewal.STATUS_UNCOLLECTIBLE, None
+        renewal.save()
+        _final_action_apply(sub, renewal, now=now)
+        return
+    elif attempted or renewal.status in (Renewal.STATUS_OPEN, Renewal.STATUS_PROCESSING):
+        renewal.attempts += 1 if attempted else 0
+        renewal.status = Renewal.STATUS_PAST_DUE
+        days = retry_days(sub.organization)
+        index = max(renewal.attempts - 1, 0)
+        renewal.next_retry_at = now + timedelta(days=days[index]) if index < len(days) else now
+    renewal.save()
+    _subscription_outcome(sub, renewal, paid=paid, now=now)
+
+
+def _settle_in_place(sub: Subscription, renewal: Renewal, invoice: Invoice, *, now: datetime) -> bool:
+    """Phases 2 and 3 inside phase 1's transaction, when no card can be charged: the customer has no default
+    payment method, so collection is credits → customer balance → deposits only (no processor call, nothing
+    two-phase) and draft, finalization, collection and outcome commit together — one transaction instead of
+    four, with the same locks in the same order (subscription → invoice → sequence → ledger), postings,
+    events and audit records. False (nothing done) when the two-phase path is needed: a default payment
+    method, an account not created yet (resolved outside any lock by that path) or a negative total."""
+    if sub.customer.default_payment_method_id or invoice.total < 0:
+        return False
+    accounts = invoice_collection.invoice_lifecycle_accounts_find(invoice)
+    if accounts is None:
+        return False
+    finalize_accounts, collection_accounts = accounts
+    invoice_services.invoice_finalize_locked(invoice, accounts=finalize_accounts, actor=ACTOR, now=now,
+                                             balance_account=collection_accounts.customer_balance)
+    payment_collection.invoice_collect_funds_locked(invoice=invoice, accounts=collection_accounts, actor=ACTOR,
+                                                    now=now)
+    _outcome_apply_locked(sub, renewal, invoice=invoice, attempted=True, now=now)
+    return True
 
 
 # --- renew -------------------------------------------------------------------------------------------
@@ -230,7 +263,7 @@ def subscription_renew(*, organization: Organization, subscription_id: str, now:
     with transaction.atomic():
         sub = billing.subscription_locked(subscription_pk=found.pk)
         _renew_guard(sub)
-        renewal = _renewal_open(sub, now=now)
+        renewal, _draft = _renewal_open(sub, now=now)
         subscription_audit(sub, actor=actor, action="subscription.renew", reason=reason)
     renewal, invoice, collection = renewal_settle(renewal_pk=renewal.pk, now=now, retry=True)
     sub = selectors.subscription_get(organization=organization, subscription_id=subscription_id)
@@ -269,7 +302,9 @@ def subscription_due_process(*, subscription_pk: int, now: datetime | None = Non
         noticed = upcoming.upcoming_notice_step(sub, now)
         if not _is_due(sub, now):
             return "upcoming_notice" if noticed else "not_due"
-        renewal = _renewal_open(sub, now=now)
+        renewal, draft = _renewal_open(sub, now=now)
+        if draft is not None and _settle_in_place(sub, renewal, draft, now=now):
+            return renewal.status
     renewal, _invoice, _collection = renewal_settle(renewal_pk=renewal.pk, now=now)
     return renewal.status
 

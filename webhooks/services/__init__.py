@@ -45,8 +45,16 @@ def event_prepare(*, organization: Organization, type: str, object_type: str, ob
         event.pending, event.livemode, event.created_at, None,
     ]
     if connection.in_atomic_block:  # deliver after commit (outside a transaction: event_publish kicks)
-        transaction.on_commit(dispatch.fanout_kick)
+        _kick_on_commit()
     return event, params
+
+
+def _kick_on_commit() -> None:
+    """About one fan-out kick per commit: a kick already queued at this savepoint level or an enclosing one
+    (its savepoint ids a subset of the current ones: it survives whenever this event does) covers it."""
+    level = set(connection.savepoint_ids)
+    if not any(func is dispatch.fanout_kick and sids <= level for sids, func, _robust in connection.run_on_commit):
+        transaction.on_commit(dispatch.fanout_kick)
 
 
 def event_publish(*, organization: Organization, type: str, object_type: str, object_id: str,
