@@ -74,6 +74,8 @@ def due(now: datetime) -> Q:
 def _is_due(sub: Subscription, now: datetime) -> bool:
     if sub.status not in NOTIFIED or sub.upcoming_notice_period == sub.current_period_start:
         return False
+    if now >= sub.current_period_end:  # over: the renewal itself is due (checked first: no settings read)
+        return False
     days = notice_days(sub.organization)
     return sub.current_period_end - timedelta(days=days) <= now <= sub.current_period_end
 
