@@ -1,20 +1,27 @@
 #!/usr/bin/env python
 """Renewal throughput, in-process (services, real PostgreSQL, no HTTP).
 
-  .venv/bin/python bench/renewal_bench.py [--workers 2] [--sizes 10000 20000] [--customers 500]
+  .venv/bin/python bench/renewal_bench.py [--workers 2] [--mode process|thread] [--sizes 10000 20000]
+                                          [--customers 500]
 
 For each size N: N subscriptions whose period ended a second ago (rows written in bulk, spread over
-``--customers`` customers funded with one large credit grant each), then ``--workers`` threads each run
+``--customers`` customers funded with one large credit grant each), then ``--workers`` workers each run
 the sweeper loop (claim a batch with ``FOR UPDATE SKIP LOCKED``, renew each: draft → finalize → collect →
 advance). Prints invoices/s per size and the time ratio of the largest to the smallest size (linear = the
 size ratio), then sweeps again and shows 0 new invoices; checks one invoice per (subscription, period),
 gap-free numbers and a clean ``ledger_audit``. Re-runs itself under ``scripts/stack.py exec`` when no
 DATABASE_URL is set.
+
+``--mode process`` (default) runs each worker as its own OS process (``spawn``: a fresh interpreter that
+calls ``django.setup()`` and opens its own DB connection), as production's Celery prefork pool does
+(``CELERY_CONCURRENCY=2``); the processes are started and set up before the clock starts and released
+together. ``--mode thread`` runs the workers as threads of this process (they share one GIL).
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import sys
 import threading
@@ -30,9 +37,82 @@ sys.path.insert(0, str(ROOT))
 from bench.ledger_bench import reexec_under_stack  # noqa: E402
 
 
+def sweeper_loop(now) -> int:
+    """One worker: claim a batch with SKIP LOCKED, renew each, until nothing is due (Django set up)."""
+    from django.db import connections
+
+    from subscriptions.services import renewals, sweeps
+
+    done = 0
+    try:
+        while pks := sweeps.subscriptions_claim(now=now, limit=100):
+            for pk in pks:
+                renewals.subscription_due_process(subscription_pk=pk, now=now)
+                done += 1
+    finally:
+        connections.close_all()
+    return done
+
+
+def process_worker(now, barrier, results) -> None:
+    """Entry point of a spawned worker process: set Django up, wait for the start signal, sweep."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_project.settings")
+    os.environ.setdefault("CONN_MAX_AGE", "60")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    connection.ensure_connection()  # connect before the clock starts, as a long-lived worker would be
+    barrier.wait()
+    try:
+        results.put(sweeper_loop(now))
+    except BaseException as exc:
+        results.put(exc)
+        raise
+
+
+def sweep_processes(now, workers: int) -> tuple[int, float]:
+    """``workers`` spawned processes sweep; returns (renewed, seconds from release to last exit)."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    procs = [context.Process(target=process_worker, args=(now, barrier, results)) for _ in range(workers)]
+    for proc in procs:
+        proc.start()
+    barrier.wait(timeout=300)  # raises BrokenBarrierError if a worker died during its set-up
+    t0 = time.perf_counter()
+    outcomes = [results.get() for _ in procs]
+    elapsed = time.perf_counter() - t0
+    for proc in procs:
+        proc.join()
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    if failures or any(proc.exitcode for proc in procs):
+        raise RuntimeError(f"worker process failed: {failures or [p.exitcode for p in procs]}")
+    return sum(outcomes), elapsed
+
+
+def sweep_threads(now, workers: int) -> tuple[int, float]:
+    """``workers`` threads of this process sweep; returns (renewed, seconds)."""
+    barrier = threading.Barrier(workers + 1)
+
+    def wrapped(_i: int) -> int:
+        barrier.wait()
+        return sweeper_loop(now)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(wrapped, i) for i in range(workers)]
+        barrier.wait()
+        t0 = time.perf_counter()
+        renewed = sum(f.result() for f in futures)
+        return renewed, time.perf_counter() - t0
+
+
 def main() -> None:  # noqa: PLR0915 — a linear script
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--mode", choices=("process", "thread"), default="process",
+                        help="workers as separate processes (as the Celery prefork pool) or threads")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000])
     parser.add_argument("--customers", type=int, default=500)
     args = parser.parse_args()
@@ -56,32 +136,16 @@ def main() -> None:  # noqa: PLR0915 — a linear script
     from subscriptions import periods
     from subscriptions.models import Renewal, Subscription
     from subscriptions.services import plans as plan_services
-    from subscriptions.services import renewals, sweeps
     from subscriptions.services.render import plan_snapshot
 
     call_command("migrate", verbosity=0)
     stamp = int(time.time())
 
-    def sweep_all(now) -> int:
-        def worker(_i: int) -> int:
-            done = 0
-            try:
-                while pks := sweeps.subscriptions_claim(now=now, limit=100):
-                    for pk in pks:
-                        renewals.subscription_due_process(subscription_pk=pk, now=now)
-                        done += 1
-            finally:
-                connections.close_all()
-            return done
-
-        barrier = threading.Barrier(args.workers)
-
-        def wrapped(i: int) -> int:
-            barrier.wait()
-            return worker(i)
-
-        with ThreadPoolExecutor(max_workers=args.workers) as pool:
-            return sum(pool.map(wrapped, range(args.workers)))
+    def sweep_all(now) -> tuple[int, float]:
+        connections.close_all()  # no connection shared with (or held across) the workers
+        if args.mode == "process":
+            return sweep_processes(now, args.workers)
+        return sweep_threads(now, args.workers)
 
     timings = {}
     for size in args.sizes:
@@ -102,15 +166,13 @@ def main() -> None:  # noqa: PLR0915 — a linear script
             for k in range(size)], batch_size=2000)
         with connections['default'].cursor() as cursor:  # bulk rows: analyzed, as autovacuum would have
             cursor.execute("ANALYZE")
-        t0 = time.perf_counter()
-        renewed = sweep_all(now)
-        elapsed = time.perf_counter() - t0
+        renewed, elapsed = sweep_all(now)
         timings[size] = elapsed
         invoices = Invoice.objects.filter(organization=organization).count()
-        print(f"{size} due: {args.workers} workers renewed {renewed} in {elapsed:.1f} s = "
+        print(f"{size} due: {args.workers} {args.mode} workers renewed {renewed} in {elapsed:.1f} s = "
               f"{invoices / elapsed:.1f} invoices/s ({invoices} invoices, "
               f"{Invoice.objects.filter(organization=organization, status='paid').count()} paid)")
-        again = sweep_all(now)
+        again, _ = sweep_all(now)
         per_period = Counter(Renewal.objects.filter(subscription__organization=organization)
                              .values_list("subscription_id", "period_start"))
         numbers = sorted(Invoice.objects.filter(organization=organization).values_list("number", flat=True))
