@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from billing_project.core.money import round_minor
 
 _US = timedelta(microseconds=1)
 
@@ -39,7 +41,8 @@ def accrual(*, price: int, quantity: int, start: datetime, end: datetime, period
 
 
 def round_half_up(value: Decimal) -> int:
-    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The project's one rounding rule (``core.money.round_minor``: half-up, once, at the line)."""
+    return round_minor(value)
 
 
 def line_amount(*, accrued_before: Decimal, billed_before: int, addition: Decimal) -> int:

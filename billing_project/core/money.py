@@ -45,7 +45,7 @@ def currency_exponent(currency: str) -> int:
     return int(babel_numbers.get_currency_precision(currency.upper()))
 
 
-def round_minor(amount: Decimal, currency: str) -> int:
+def round_minor(amount: Decimal, currency: str = "") -> int:
     """The one rounding rule: a Decimal amount in *minor units* rounded half-up to an integer.
 
     ``amount`` is already in minor units (e.g. 12.5 cents); the exponent matters only to the

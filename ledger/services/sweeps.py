@@ -13,15 +13,15 @@ locks: the claimed rows only, never waited for (skipped when locked), released a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from billing_project.core import sweeps as core_sweeps
 from ledger.models import CreditGrant, Hold, Lot
 
-CLAIM_SECONDS = 600
+CLAIM_SECONDS = core_sweeps.CLAIM_SECONDS
 
 
 def lots_due_queryset(now: datetime) -> QuerySet[Lot]:
@@ -38,15 +38,7 @@ def credit_grants_due_queryset(now: datetime) -> QuerySet[CreditGrant]:
 
 
 def _claim(queryset: QuerySet, *fields: str, now: datetime, limit: int) -> list[tuple]:
-    with transaction.atomic():
-        rows = list(queryset.filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
-                    .order_by("expires_at")
-                    .select_for_update(of=("self",), skip_locked=True)
-                    .values_list("pk", *fields)[:limit])
-        if rows:
-            queryset.model.objects.filter(pk__in=[row[0] for row in rows]).update(
-                sweep_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    return rows
+    return core_sweeps.rows_claim(queryset, *fields, order="expires_at", now=now, limit=limit)
 
 
 def lots_claim(*, now: datetime | None = None, limit: int = 1000) -> list[int]:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import date
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from billing_project.core.money import round_minor
 from payments.models import SandboxOperation
 from payments.processors.base import (
     CANCELED,
@@ -35,10 +37,11 @@ DECLINE_MESSAGES = {"card_declined": "your card was declined",
 
 
 def sandbox_fee(amount: int) -> int:
-    """2.9 % + 30, half-up, capped at the amount (integer arithmetic: no float ever touches money)."""
+    """2.9 % + 30, the percentage rounded by the one rule (``round_minor``: half-up, once), capped at the
+    amount. No float touches money."""
     if amount <= 0:
         return 0
-    return min(amount, (amount * 29 + 500) // 1000 + 30)
+    return min(amount, round_minor(Decimal(amount) * Decimal("0.029")) + 30)
 
 
 def _expired(exp_month: int | None, exp_year: int | None, today: date) -> bool:

@@ -25,6 +25,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
+from billing_project.core import sweeps as core_sweeps
 from billing_project.core.errors import NotFound, ValidationError
 from billing_project.core.models import Organization
 from billing_project.core.times import rfc3339
@@ -199,12 +200,5 @@ def payouts_claim(*, now=None, limit: int = 1000, claim_seconds: int = 600) -> l
     now = now or timezone.now()
     ripe = now - timedelta(seconds=settings.PAYOUT_PROCESS_AFTER_SECONDS)
     due = (Q(status=Payout.STATUS_PENDING, created_at__lte=ripe) | Q(status=Payout.STATUS_IN_TRANSIT))
-    with transaction.atomic():
-        pks = list(Payout.objects.filter(due)
-                   .filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
-                   .order_by("created_at").select_for_update(of=("self",), skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if pks:
-            Payout.objects.filter(pk__in=pks).update(
-                sweep_claimed_until=now + timedelta(seconds=claim_seconds))
-    return pks
+    return core_sweeps.pks_claim(Payout.objects.filter(due), order="created_at", now=now, limit=limit,
+                                 claim_seconds=claim_seconds)

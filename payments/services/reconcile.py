@@ -19,10 +19,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from billing_project.core import sweeps as core_sweeps
 from payments.models import PaymentAttempt, PaymentIntent
 from payments.services import attempts
 from payments.services import collection as collection_services
@@ -37,15 +36,8 @@ def _after() -> timedelta:
 def attempts_claim(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
     """Claim pending attempts older than the reconcile delay, not claimed by another sweep; their pks."""
     now = now or timezone.now()
-    with transaction.atomic():
-        pks = list(PaymentAttempt.objects
-                   .filter(status=PaymentAttempt.STATUS_PENDING, created_at__lte=now - _after())
-                   .filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
-                   .order_by("created_at").select_for_update(skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if pks:
-            PaymentAttempt.objects.filter(pk__in=pks).update(sweep_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    return pks
+    due = PaymentAttempt.objects.filter(status=PaymentAttempt.STATUS_PENDING, created_at__lte=now - _after())
+    return core_sweeps.pks_claim(due, order="created_at", now=now, limit=limit, claim_seconds=CLAIM_SECONDS)
 
 
 def attempt_reconcile(*, attempt_pk: int, now: datetime | None = None) -> str:

@@ -36,6 +36,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing_project.core import services as core_services
+from billing_project.core import sweeps as core_sweeps
 from billing_project.core.errors import ApplicationError, Conflict, NotFound, ValidationError
 from billing_project.core.models import Customer, Organization
 from invoicing.models import Invoice
@@ -415,9 +416,6 @@ def refunds_pending_claim(*, limit: int = 500, older_than: timedelta = timedelta
     ``FOR UPDATE SKIP LOCKED`` plus a claimed-until stamp, so overlapping sweeps do not enqueue one twice while
     its task is queued. Returns their ids; ``refund_reconcile`` re-checks each under lock."""
     now = now or timezone.now()
-    with transaction.atomic():
-        ids = list(Refund.objects.select_for_update(skip_locked=True)
-                   .filter(status=Refund.STATUS_PENDING, created_at__lt=now - older_than)
-                   .exclude(sweep_claimed_until__gt=now).order_by("pk").values_list("pk", flat=True)[:limit])
-        Refund.objects.filter(pk__in=ids).update(sweep_claimed_until=now + claim_for)
-    return ids
+    due = Refund.objects.filter(status=Refund.STATUS_PENDING, created_at__lt=now - older_than)
+    return core_sweeps.pks_claim(due, order="pk", now=now, limit=limit,
+                                 claim_seconds=int(claim_for.total_seconds()))

@@ -23,13 +23,13 @@ Invariants
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from billing_project.core import sweeps as core_sweeps
 from billing_project.core.errors import ApplicationError
 from billing_project.core.models import Organization
 from subscriptions.models import SubscriptionSchedule
@@ -82,14 +82,7 @@ def schedules_claim(*, now: datetime | None = None, limit: int = 1000,
     queryset = schedules_due_queryset(now)
     if organization is not None:
         queryset = queryset.filter(organization=organization)
-    with transaction.atomic():
-        pks = list(queryset.filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
-                   .order_by("next_run_at", "pk").select_for_update(of=("self",), skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if pks:
-            SubscriptionSchedule.objects.filter(pk__in=pks).update(
-                sweep_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    return pks
+    return core_sweeps.pks_claim(queryset, order="next_run_at", now=now, limit=limit, claim_seconds=CLAIM_SECONDS)
 
 
 def _missing_reference(schedule: SubscriptionSchedule, phase: Phase, applier: ScheduleApplier) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from billing_project.core import sweeps as core_sweeps
 from invoicing.models import Invoice
 from subscriptions.models import Renewal, Subscription
 from subscriptions.services import upcoming
@@ -44,13 +44,7 @@ def renewals_due_queryset(now: datetime, clock=None) -> QuerySet[Renewal]:
 
 
 def _claim(queryset: QuerySet, *, order: str, now: datetime, limit: int) -> list[int]:
-    with transaction.atomic():
-        pks = list(queryset.filter(Q(sweep_claimed_until__isnull=True) | Q(sweep_claimed_until__lte=now))
-                   .order_by(order).select_for_update(of=("self",), skip_locked=True)
-                   .values_list("pk", flat=True)[:limit])
-        if pks:
-            queryset.model.objects.filter(pk__in=pks).update(sweep_claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
-    return pks
+    return core_sweeps.pks_claim(queryset, order=order, now=now, limit=limit, claim_seconds=CLAIM_SECONDS)
 
 
 def subscriptions_claim(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
