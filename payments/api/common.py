@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from rest_framework import serializers
-from rest_framework.response import Response
 
 from billing_project.core.api.fields import StrictCharField
-from billing_project.core.api.pagination import next_link, paginate
 
 
 def _opt(max_length: int = 255) -> StrictCharField:
@@ -43,14 +41,3 @@ def address_clean(value: dict | None) -> dict | None:
     if "country" in out:
         out["country"] = out["country"].upper()
     return out
-
-
-def paged_array(request, queryset, render, *, id_field: str = "public_id") -> Response:
-    """A bare JSON array of one page (``limit``/``startingAfter``), newest first, with a ``Link: rel=next``
-    header when there is more."""
-    items, has_more = paginate(queryset, request.query_params, id_field=id_field)
-    response = Response([render(item) for item in items])
-    link = next_link(request, items, has_more, id_attr=id_field)
-    if link:
-        response["Link"] = link
-    return response

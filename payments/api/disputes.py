@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField
 from billing_project.core.api.inputs import api_actor, body, optional_body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from payments.models.disputes import EVIDENCE_FIELDS
 from payments.selectors import refunds as selectors
 from payments.services import disputes as dispute_services
@@ -66,14 +66,9 @@ class DisputesView(APIView):
                    responses=DisputeOut(many=True), operation_id="disputes_list",
                    summary="List disputes, newest first (bare array; more pages via the Link header)")
     def get(self, request):
-        items, has_more = paginate(selectors.dispute_list(
+        return paged_array(request, selectors.dispute_list(
             organization=request.organization,
-            payment_intent_id=(request.query_params.get("paymentIntentId") or "").strip()), request.query_params)
-        response = Response([selectors.dispute_data(d) for d in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+            payment_intent_id=(request.query_params.get("paymentIntentId") or "").strip()), selectors.dispute_data)
 
 
 class DisputeView(APIView):

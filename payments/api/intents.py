@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, optional_body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from payments.selectors import intents as intent_selectors
 from payments.services import intents as intent_services
@@ -97,14 +97,9 @@ class PaymentIntentsView(APIView):
                    responses=PaymentIntentOut(many=True), operation_id="payment_intents_list",
                    summary="List payment intents, newest first (bare array; more pages via the Link header)")
     def get(self, request):
-        items, has_more = paginate(intent_selectors.payment_intent_list(
-            organization=request.organization, customer_id=(request.query_params.get("customerId") or "").strip()),
-            request.query_params)
-        response = Response([_render(i) for i in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+        customer_id = (request.query_params.get("customerId") or "").strip()
+        return paged_array(request, intent_selectors.payment_intent_list(
+            organization=request.organization, customer_id=customer_id), _render)
 
 
 class PaymentIntentView(APIView):

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS
-from payments.api.common import AddressIn, AddressOut, address_clean, paged_array
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
+from payments.api.common import AddressIn, AddressOut, address_clean
 from payments.selectors import methods as method_selectors
 from payments.services import methods as method_services
 

@@ -12,9 +12,8 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, optional_body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.money import currency_normalize
-from payments.api.common import paged_array
 from payments.selectors import payouts as payout_selectors
 from payments.services import payouts as payout_services
 

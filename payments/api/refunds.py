@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from payments.selectors import refunds as refund_selectors
 from payments.services import refunds as refund_services
@@ -79,14 +79,9 @@ class RefundsView(APIView):
                    summary="List refunds, newest first (bare array; more pages via the Link header)")
     def get(self, request):
         params = request.query_params
-        items, has_more = paginate(refund_selectors.refund_list(
+        return paged_array(request, refund_selectors.refund_list(
             organization=request.organization, payment_intent_id=(params.get("paymentIntentId") or "").strip(),
-            invoice_id=(params.get("invoiceId") or "").strip()), params)
-        response = Response([refund_selectors.refund_data(r) for r in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+            invoice_id=(params.get("invoiceId") or "").strip()), refund_selectors.refund_data)
 
 
 class RefundView(APIView):

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.money import INT64_MAX, INT64_MIN
 from subscriptions import selectors
 from subscriptions.services import items as item_services
@@ -67,13 +67,9 @@ class ItemsView(APIView):
                    operation_id="subscription_items_list")
     def get(self, request):
         q = request.query_params
-        items, has_more = paginate(selectors.item_list(organization=request.organization,
-                                                       subscription_id=(q.get("subscriptionId") or "").strip()), q)
-        response = Response([item_data(i) for i in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+        items = selectors.item_list(organization=request.organization,
+                                    subscription_id=(q.get("subscriptionId") or "").strip())
+        return paged_array(request, items, item_data)
 
 
 class ItemView(APIView):

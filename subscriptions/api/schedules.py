@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField, StrictDictField, StrictIntegerField
 from billing_project.core.api.inputs import body, optional_body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.errors import ValidationError
 from billing_project.core.times import parse_rfc3339
 from subscriptions.selectors import schedules as schedule_selectors
@@ -125,14 +125,9 @@ class SchedulesView(APIView):
                    summary="List schedules, newest first (a bare array; more pages via the Link header)")
     def get(self, request):
         q = request.query_params
-        schedules, has_more = paginate(schedule_selectors.schedule_list(
+        return paged_array(request, schedule_selectors.schedule_list(
             organization=request.organization, customer_id=(q.get("customerId") or "").strip(),
-            status=(q.get("status") or "").strip()), q)
-        response = Response([schedule_services.schedule_data(s) for s in schedules])
-        link = next_link(request, schedules, has_more)
-        if link:
-            response["Link"] = link
-        return response
+            status=(q.get("status") or "").strip()), schedule_services.schedule_data)
 
 
 class ScheduleView(APIView):

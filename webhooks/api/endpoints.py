@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from billing_project.core.api.fields import StrictCharField
 from billing_project.core.api.inputs import body, optional_body, validated
-from billing_project.core.api.pagination import PAGING_PARAMETERS, next_link, paginate
+from billing_project.core.api.pagination import PAGING_PARAMETERS, paged_array
 from billing_project.core.errors import ValidationError
 from webhooks import selectors
 from webhooks.api.deliveries import DeliveryOut, delivery_data
@@ -87,12 +87,8 @@ class WebhookEndpointsView(APIView):
                    responses=EndpointOut(many=True),
                    summary="List webhook endpoints, newest first (bare array, no secrets; Link paging)")
     def get(self, request):
-        items, has_more = paginate(selectors.endpoint_list(organization=request.organization), request.query_params)
-        response = Response([endpoint_services.endpoint_data(e) for e in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+        endpoints = selectors.endpoint_list(organization=request.organization)
+        return paged_array(request, endpoints, endpoint_services.endpoint_data)
 
     @extend_schema(request=EndpointIn, responses={201: EndpointWithSecretOut},
                    summary="Create a webhook endpoint (the answer carries its signing secret)")
@@ -148,12 +144,7 @@ class EndpointDeliveriesView(APIView):
         if wanted and wanted not in dict(Delivery.STATUS_CHOICES):
             raise ValidationError("status must be one of pending, succeeded, failed, canceled", param="status")
         qs = selectors.delivery_list(organization=request.organization, endpoint=endpoint, status=wanted)
-        items, has_more = paginate(qs, request.query_params)
-        response = Response([delivery_data(d) for d in items])
-        link = next_link(request, items, has_more)
-        if link:
-            response["Link"] = link
-        return response
+        return paged_array(request, qs, delivery_data)
 
 
 urlpatterns = [

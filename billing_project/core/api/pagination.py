@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.response import Response
 
 from billing_project.core.errors import ValidationError
 
@@ -52,3 +53,14 @@ def next_link(request, items: list, has_more: bool, *, id_attr: str = "public_id
     params = request.query_params.copy()
     params["startingAfter"] = getattr(items[-1], id_attr)
     return f'<{request.build_absolute_uri(request.path)}?{urlencode(params)}>; rel="next"'
+
+
+def paged_array(request, queryset, render, *, id_field: str = "public_id") -> Response:
+    """A bare JSON array of one page (``limit``/``startingAfter``), newest first, with a ``Link: rel=next``
+    header when there is more."""
+    items, has_more = paginate(queryset, request.query_params, id_field=id_field)
+    response = Response([render(item) for item in items])
+    link = next_link(request, items, has_more, id_attr=id_field)
+    if link:
+        response["Link"] = link
+    return response
